@@ -1,0 +1,23 @@
+# destaflow: a DeSTA2-style speech-language-model workflow. Stages live in rules/, logic in destaflow/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# config.yaml (the demo) is the default; a --configfile given on the command line replaces it instead of
+# being merged into it, so the paper configuration never inherits the demo corpus.
+if not workflow.overwrite_configfiles:
+
+    configfile: workflow.source_path("config.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/corpora.smk"
+
+
+rule all:
+    input:
+        model_dirs(),
+        corpus_manifests(),
+    default_target: True

@@ -1,0 +1,82 @@
+"""Load and validate the workflow configuration against schemas/config.schema.yaml.
+
+Errors come back as one line that names the offending key and what is allowed, e.g.
+`config key 'demo.test_voices': 'many' is not of type 'integer'`. Defaults from the schema are filled in.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; str() is a single line naming the key."""
+
+
+def _filling_defaults(validator_class):
+    """A validator class that writes each property's `default` into the instance before validating it."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties_with_defaults})
+
+
+_Validator = _filling_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def _one_line(error: jsonschema.ValidationError) -> str:
+    key = _key_path(error)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"under '{key}'" if error.absolute_path else "at the top level"
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"unknown config key {', '.join(repr(u) for u in unknown)} {where}{hint}"
+    if error.validator == "enum":
+        return f"config key '{key}': {error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "pattern":
+        return f"config key '{key}': {error.instance!r} is not a valid value (expected {error.schema.get('x-hint', 'pattern ' + error.validator_value)})"
+    return f"config key '{key}': {error.message}"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return a validated copy of `config` with defaults filled in, or raise ConfigError."""
+    config = copy.deepcopy(dict(config))
+    validator = _Validator(schema if schema is not None else load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        raise ConfigError(_one_line(jsonschema.exceptions.best_match(errors)))
+    _check_demo(config)
+    return config
+
+
+def _check_demo(config: dict[str, Any]) -> None:
+    for key in ("pitch", "speaking_speed", "volume"):
+        for label, (low, high) in config["demo"][key].items():
+            if low > high:
+                raise ConfigError(f"config key 'demo.{key}.{label}': range [{low}, {high}] has low > high")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    return validate_config(yaml.safe_load(Path(path).read_text()) or {})

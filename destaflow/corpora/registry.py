@@ -1,0 +1,49 @@
+"""Reader registry: corpus reader name -> function that yields manifest rows from a corpus root."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import random
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import polars as pl
+
+from destaflow import manifest
+from destaflow.corpora.base import finish_manifest, write_quarantine
+
+log = logging.getLogger(__name__)
+
+# reader name -> module in destaflow.corpora defining `read(root: Path, settings: dict) -> Iterable[dict]`
+READERS = ("vctk", "iemocap", "dailytalk", "accentdb", "prompttts", "voxceleb1")
+
+Reader = Callable[[Path, dict[str, Any]], Iterable[dict[str, Any]]]
+
+
+def get_reader(name: str) -> Reader:
+    if name not in READERS:
+        raise ValueError(f"unknown corpus reader {name!r}; known: {', '.join(READERS)}")
+    return importlib.import_module(f"destaflow.corpora.{name}").read
+
+
+def read_corpus(name: str, settings: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read corpus `name` as configured; return (manifest, quarantine of unreadable clips)."""
+    rows = list(get_reader(settings["reader"])(Path(settings["root"]), settings))
+    for row in rows:
+        row.setdefault("corpus", name)
+    cap = settings.get("max_clips")
+    if cap is not None and len(rows) > cap:
+        rows = random.Random(settings.get("split_seed", 0)).sample(rows, cap)
+    table, quarantine = finish_manifest(rows)
+    return (table.sort("id") if table.height else table), quarantine
+
+
+def write_corpus(name: str, settings: dict[str, Any], manifest_path: str | Path, quarantine_path: str | Path) -> None:
+    """Read a corpus and write its manifest and quarantine table (both atomically)."""
+    table, quarantine = read_corpus(name, settings)
+    log.info("%s: %d clips kept, %d quarantined", name, table.height, quarantine.height)
+    if table.height == 0:
+        raise ValueError(f"corpus {name!r} at {settings['root']} yielded no readable clips")
+    write_quarantine(quarantine, quarantine_path)
+    manifest.write(table, manifest_path, "corpus")

@@ -1,0 +1,48 @@
+import os
+import sys
+
+sys.path.insert(0, workflow.basedir)
+from destaflow.config import ConfigError, validate_config
+
+try:
+    config.update(validate_config(config))
+except ConfigError as error:
+    raise WorkflowError(f"invalid configuration: {error}") from None
+
+# Set (not read) for every job, local or on a cluster node where this file is parsed again: scripts import
+# the library from the checkout whatever environment runs them, and jobs never reach a model hub (model
+# preparation lifts that for hub sources only).
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")])))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from destaflow.corpora.registry import READERS
+
+
+def repo_file(path):
+    """A relative path that is not under the working directory is taken from the checkout (shipped data)."""
+    return path if os.path.isabs(path) or os.path.exists(path) else os.path.join(workflow.basedir, path)
+
+
+config["demo"]["sentences"] = repo_file(config["demo"]["sentences"])
+
+MODEL_ROLES = ["whisper", "llm"]
+
+_missing_roots = [
+    f"{name}: {corpus['root']}"
+    for name, corpus in config["corpora"].items()
+    if corpus["reader"] != "demo" and not os.path.isdir(corpus.get("root") or "")
+]
+if _missing_roots:
+    raise WorkflowError("corpus roots do not exist (set corpora.<name>.root): " + "; ".join(_missing_roots))
+
+
+def model_dirs():
+    return expand("resources/models/{role}", role=MODEL_ROLES)
+
+
+def corpora_with_reader(*readers):
+    return [name for name, corpus in config["corpora"].items() if corpus["reader"] in readers]
+
+
+def corpus_manifests():
+    return expand("results/corpora/{corpus}.parquet", corpus=config["corpora"])

@@ -1,0 +1,1 @@
+"""Builders of tiny corpora in their real distributed layouts (synthesized audio, real naming)."""

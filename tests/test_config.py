@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from destaflow.config import ConfigError, load_config, load_schema, validate_config
+
+
+def test_defaults_are_filled_in():
+    config = validate_config({})
+    assert config["threads"] == 2
+    assert config["models"]["whisper"].startswith("package:")
+    assert config["demo"]["pitch"]["high"] == [70, 90]
+
+
+def test_demo_and_paper_configs_validate(repo_root):
+    demo = load_config(repo_root / "config.yaml")
+    assert demo["corpora"]["demo"]["reader"] == "demo"
+    paper = load_config(repo_root / "config" / "paper.yaml")
+    assert paper["models"] == {"whisper": "hub:openai/whisper-small", "llm": "hub:meta-llama/Meta-Llama-3-8B-Instruct"}
+    assert sorted(c["reader"] for c in paper["corpora"].values()) == sorted(
+        ["accentdb", "dailytalk", "iemocap", "prompttts", "vctk", "voxceleb1"]
+    )
+    assert paper["train"] == {"epochs": 10, "global_batch": 16, "lr": 1e-4, "warmup_steps": 2000, "seed": 42}
+    assert paper["connector"]["num_queries"] == 64
+    assert paper["connector"]["tap_layers"] == [2, 5, 8, 11]
+
+
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ({"demo": {"test_voices": "many"}}, "config key 'demo.test_voices': 'many' is not of type 'integer'"),
+        ({"trian": {}}, "unknown config key 'trian' at the top level; allowed:"),
+        ({"demo": {"voices": 3}}, "unknown config key 'voices' under 'demo'; allowed: accents,"),
+        ({"corpora": {"v": {"reader": "vtck"}}}, "config key 'corpora.v.reader': 'vtck' is not one of demo, vctk,"),
+        ({"models": {"llm": "hub:no-slash"}}, "config key 'models.llm': 'hub:no-slash' is not a valid value (expected package:"),
+        ({"demo": {"volume": {"quiet": [-10, -40], "loud": [-20, -18]}}}, "config key 'demo.volume.quiet': range [-10, -40] has low > high"),
+        ({"train": {"lr": 0}}, "config key 'train.lr': 0 is less than or equal to the minimum of 0"),
+    ],
+)
+def test_errors_are_one_line_naming_the_key(bad, expected):
+    with pytest.raises(ConfigError) as caught:
+        validate_config(bad)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(expected), message
+
+
+def _walk(schema, path="config"):
+    if schema.get("type") == "object" or "properties" in schema:
+        for name, sub in schema.get("properties", {}).items():
+            yield f"{path}.{name}", sub
+            yield from _walk(sub, f"{path}.{name}")
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield from _walk(extra, f"{path}.*")
+
+
+def test_every_key_has_a_description():
+    schema = load_schema()
+    undocumented = [path for path, sub in _walk(schema) if "description" not in sub and "$ref" not in sub]
+    assert not undocumented

@@ -1,0 +1,54 @@
+"""The paper configuration plans the right jobs and SLURM resources (dry run; no sbatch needed)."""
+
+import re
+
+import pytest
+import yaml
+
+from workflow import ROOT, planned_jobs, snakemake, write_config
+
+
+def local_rules() -> set[str]:
+    names = set()
+    for smk in (ROOT / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:\s+\w+,?\n)+)", smk.read_text(), re.MULTILINE):
+            names |= set(re.findall(r"\w+", block))
+    return names
+
+
+@pytest.fixture
+def paper_config_on_empty_corpora(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    for name, corpus in config["corpora"].items():
+        corpus["root"] = str((tmp_path / "corpora" / name).resolve())
+        (tmp_path / "corpora" / name).mkdir(parents=True)
+        if corpus.get("audio_root"):
+            corpus["audio_root"] = corpus["root"] + "/audio"
+    return write_config(tmp_path / "paper.yaml", config)
+
+
+def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_config_on_empty_corpora):
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "--executor", "slurm",
+        "-j", "8",
+        "--workflow-profile", str(ROOT / "profiles" / "slurm"),
+        "--configfile", str(paper_config_on_empty_corpora),
+    )
+    jobs = planned_jobs(result.stdout)
+    assert len(jobs["prepare_model"]) == 2
+    assert "prepare_model" in local_rules(), "model preparation must run on the login node"
+    assert len(jobs["read_corpus"]) == 6
+    for job in jobs["read_corpus"]:
+        assert job["slurm_partition"] == "<partition>" and job["slurm_account"] == "<account>"
+        assert job["mem_mb"] == "16000" and job["runtime"] == "240"
+    assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
+
+
+def test_missing_corpus_root_is_reported_before_any_job(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config["corpora"]["vctk"]["root"] = str(tmp_path / "nowhere")
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config)), check=False)
+    assert result.returncode != 0
+    assert f"vctk: {tmp_path / 'nowhere'}" in result.stdout + result.stderr

@@ -1,0 +1,39 @@
+"""Helpers for tests that run the real Snakemake workflow in a scratch directory."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, list[dict[str, str]]]:
+    """rule -> list of its planned jobs' resources, parsed from `snakemake -n` output."""
+    jobs: dict[str, list[dict[str, str]]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
+        header = re.match(r"(?:local)?rule (\w+):", block)
+        if not header:
+            continue
+        resources = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
+        parsed = dict(item.split("=", 1) for item in resources.group(1).split(", ")) if resources else {}
+        jobs.setdefault(header.group(1), []).append(parsed)
+    return jobs
