@@ -14,10 +14,13 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/corpora.smk"
+include: "rules/attributes.smk"
+include: "rules/seeds.smk"
 
 
 rule all:
     input:
         model_dirs(),
         corpus_manifests(),
+        expand("results/seeds/{corpus}.parquet", corpus=config["corpora"]),
     default_target: True

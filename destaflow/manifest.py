@@ -53,8 +53,23 @@ CORPUS_COLUMNS: dict[str, Column] = {
     "duration_source": Column(pl.String, "provenance of duration"),
 }
 
+ATTRIBUTE_COLUMNS: dict[str, Column] = {
+    **{
+        column: Column(pl.String, description, nullable=True)
+        for name in ATTRIBUTES
+        if name != "duration"
+        for column, description in ((name, f"{name} as a word or number"), (f"{name}_source", f"provenance of {name}"))
+    },
+}
+
+SEED_COLUMNS: dict[str, Column] = {
+    "seed": Column(pl.String, "the seed transcript the captioning LLM reads in place of the audio"),
+}
+
 STAGE_COLUMNS: dict[str, dict[str, Column]] = {
     "corpus": CORPUS_COLUMNS,
+    "attributes": {**CORPUS_COLUMNS, **ATTRIBUTE_COLUMNS},
+    "seed": {**CORPUS_COLUMNS, **ATTRIBUTE_COLUMNS, **SEED_COLUMNS},
 }
 """Columns each stage guarantees on its output, cumulative (a later stage includes the earlier ones)."""
 

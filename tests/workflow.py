@@ -37,3 +37,29 @@ def planned_jobs(dry_run_output: str) -> dict[str, list[dict[str, str]]]:
         parsed = dict(item.split("=", 1) for item in resources.group(1).split(", ")) if resources else {}
         jobs.setdefault(header.group(1), []).append(parsed)
     return jobs
+
+
+def jobs_run(output: str) -> dict[str, int]:
+    """rule -> job count from the 'Job stats' table snakemake prints (empty when nothing ran)."""
+    match = re.search(r"Job stats:\njob\s+count\n[- ]+\n((?:\S+\s+\d+\n)+)", output)
+    if not match:
+        return {}
+    counts = dict(line.split() for line in match.group(1).strip().splitlines())
+    counts.pop("total", None)
+    return {rule: int(n) for rule, n in counts.items()}
+
+
+def tiny_demo_config(models: dict[str, Path]) -> dict:
+    """A demo small enough for tests: 8 voices x 2 clips, models linked from prepared folders."""
+    return {
+        "threads": 1,
+        "models": {role: str(path) for role, path in models.items()},
+        "corpora": {"demo": {"reader": "demo"}},
+        "demo": {
+            "accents": {"en-us": "American", "en-gb-scotland": "Scottish"},
+            "variants": ["f2", "f3", "m2", "m3"],
+            "clips_per_voice": 2,
+            "valid_voices": 2,
+            "test_voices": 2,
+        },
+    }

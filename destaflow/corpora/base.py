@@ -51,6 +51,8 @@ def map_label(value: Any, mapping: dict[str, str] | None) -> str | None:
 
 def probe_audio(path: Path) -> tuple[int, float]:
     """Sample rate and duration from the file header (cheap; no decoding)."""
+    if not path.is_file():
+        raise FileNotFoundError(path)
     info = sf.info(str(path))
     if info.frames <= 0 or info.samplerate <= 0:
         raise ValueError("file has no samples")

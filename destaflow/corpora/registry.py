@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import random
 from pathlib import Path
@@ -11,20 +10,28 @@ from typing import Any, Callable, Iterable
 import polars as pl
 
 from destaflow import manifest
+from destaflow.corpora import accentdb, dailytalk, iemocap, prompttts, vctk, voxceleb1
 from destaflow.corpora.base import finish_manifest, write_quarantine
 
 log = logging.getLogger(__name__)
 
-# reader name -> module in destaflow.corpora defining `read(root: Path, settings: dict) -> Iterable[dict]`
-READERS = ("vctk", "iemocap", "dailytalk", "accentdb", "prompttts", "voxceleb1")
-
 Reader = Callable[[Path, dict[str, Any]], Iterable[dict[str, Any]]]
+
+# reader name (config `corpora.<name>.reader`) -> `read(root, settings)` yielding manifest rows
+READERS: dict[str, Reader] = {
+    "vctk": vctk.read,
+    "iemocap": iemocap.read,
+    "dailytalk": dailytalk.read,
+    "accentdb": accentdb.read,
+    "prompttts": prompttts.read,
+    "voxceleb1": voxceleb1.read,
+}
 
 
 def get_reader(name: str) -> Reader:
     if name not in READERS:
         raise ValueError(f"unknown corpus reader {name!r}; known: {', '.join(READERS)}")
-    return importlib.import_module(f"destaflow.corpora.{name}").read
+    return READERS[name]
 
 
 def read_corpus(name: str, settings: dict[str, Any]) -> tuple[pl.DataFrame, pl.DataFrame]:

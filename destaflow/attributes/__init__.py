@@ -1,0 +1,1 @@
+"""Attribute extraction: corpus labels first, then DSP measurements and specialist models, then bins -> words."""

@@ -1,0 +1,87 @@
+"""Signal-processing measurements: level, pitch, speaking rate. No model weights."""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from typing import Any
+
+import numpy as np
+
+from destaflow.attributes.base import Extractor
+
+RATE = 16_000
+FRAME = 320  # 20 ms at 16 kHz
+ACTIVE_BELOW_PEAK_DB = 35.0
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level over the whole clip in dB relative to full scale."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return 20.0 * np.log10(max(rms, 1e-10))
+
+
+def active_span_seconds(samples: np.ndarray) -> float:
+    """Seconds from the first to the last 20 ms frame within 35 dB of the loudest frame (leading/trailing silence cut)."""
+    frames = len(samples) // FRAME
+    if frames == 0:
+        return len(samples) / RATE
+    energy = np.sqrt(np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1))
+    active = np.flatnonzero(energy > energy.max() * 10 ** (-ACTIVE_BELOW_PEAK_DB / 20))
+    return (active[-1] - active[0] + 1) * FRAME / RATE
+
+
+def pitch_stats(samples: np.ndarray) -> tuple[float | None, float | None]:
+    """Mean and standard deviation of F0 over voiced frames (Praat's autocorrelation tracker)."""
+    import parselmouth
+
+    pitch = parselmouth.Sound(samples.astype(np.float64), sampling_frequency=RATE).to_pitch(time_step=0.01, pitch_floor=60.0, pitch_ceiling=500.0)
+    f0 = pitch.selected_array["frequency"]
+    voiced = f0[f0 > 0]
+    if voiced.size < 3:
+        return None, None
+    return float(np.mean(voiced)), float(np.std(voiced))
+
+
+_PHONEME_SYMBOLS = re.compile(r"[ˈˌːˑ\s\-_']")
+
+
+@functools.lru_cache(maxsize=100_000)
+def phoneme_count(text: str, voice: str = "en-us") -> int:
+    """Phonemes in `text` from espeak-ng's IPA transcription (stress and length marks not counted)."""
+    ipa = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", voice, text], capture_output=True, text=True, check=True).stdout
+    return len(_PHONEME_SYMBOLS.sub("", ipa))
+
+
+def volume_extractor() -> Extractor:
+    def run(rows, audios):
+        return [{"volume_db": round(rms_dbfs(a), 2)} for a in audios]
+
+    return Extractor("dsp:rms-dbfs", ("volume_db",), run)
+
+
+def pitch_extractor() -> Extractor:
+    def run(rows, audios):
+        out = []
+        for audio in audios:
+            mean, std = pitch_stats(audio)
+            out.append({"pitch_hz": mean, "pitch_std_hz": std})
+        return out
+
+    return Extractor("dsp:praat-f0", ("pitch_hz", "pitch_std_hz"), run)
+
+
+def speech_rate_extractor() -> Extractor:
+    """Phonemes per second of active speech; needs `text` (a corpus label or an earlier ASR extractor)."""
+
+    def run(rows: list[dict[str, Any]], audios):
+        out = []
+        for row, audio in zip(rows, audios):
+            text = row.get("text")
+            span = active_span_seconds(audio)
+            rate = phoneme_count(text) / span if text and span > 0 else None
+            out.append({"speech_rate": None if rate is None else round(rate, 2)})
+        return out
+
+    return Extractor("dsp:espeak-phonemes-per-second", ("speech_rate",), run)

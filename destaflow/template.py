@@ -1,0 +1,42 @@
+"""The one prompt layout shared by captioning and training (DeSTA2's template, any chat backbone).
+
+A conversation is [system?] + an `audio` turn + a user turn. When captioning, the audio turn carries the
+seed transcript; when training or chatting, it carries AUDIO_LOCATOR (where the connector's embeddings are
+spliced in) followed by the Whisper transcription. The backbone's own chat template renders it, so the LLM
+sees the same context shape in both phases.
+"""
+
+from __future__ import annotations
+
+AUDIO_LOCATOR = "<|audio_features|>"
+CAPTION_PROMPT = "What can you hear from the audio?"
+
+
+def conversation(audio_text: str, user: str, system: str | None = None, audio_role: str = "audio") -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": audio_role, "content": audio_text})
+    messages.append({"role": "user", "content": user})
+    return messages
+
+
+def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    """Render with the backbone's chat template; a template that drops unknown roles gets the audio turn as a user turn."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    missing = [m for m in messages if m["content"] and m["content"] not in text]
+    if not missing:
+        return text
+    fallback = [dict(m, role="user") if m["role"] not in ("system", "user", "assistant") else m for m in messages]
+    text = tokenizer.apply_chat_template(fallback, tokenize=False, add_generation_prompt=add_generation_prompt)
+    if any(m["content"] and m["content"] not in text for m in fallback):
+        raise ValueError("the backbone's chat template drops part of the conversation")
+    return text
+
+
+def caption_context(tokenizer, seed_transcript: str, prompt: str = CAPTION_PROMPT, system: str | None = None) -> str:
+    """The captioning prompt: the seed transcript stands where the audio will be."""
+    return render(tokenizer, conversation(seed_transcript, prompt, system))
+
+
+def audio_context(tokenizer, transcription: str, user: str, system: str | None = None) -> str:
+    """The training/inference prompt: locator (embeddings) + transcription in the audio turn."""
+    return render(tokenizer, conversation(AUDIO_LOCATOR + transcription, user, system))
