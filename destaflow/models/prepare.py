@@ -86,7 +86,7 @@ def convert_packaged_whisper(source: ModelSource, target: Path) -> None:
     from destaflow.models.ctranslate2_whisper import convert_ctranslate2_whisper
 
     files = [f for dist in source.packages for f in package_files(dist)]
-    parts = weight_parts(source.packages, lambda f: f.name == "model.bin" or (f.suffix == ".bin" and "part" in f.name))
+    parts = weight_parts(source.packages, lambda f: f.name.startswith("model.bin"))
     ct2_dir = find_one(files, "config.json", f"package(s) {', '.join(source.packages)}").parent
     log.info("converting CTranslate2 Whisper from %d part(s) of %s", len(parts), "+".join(source.packages))
     convert_ctranslate2_whisper(parts, ct2_dir, target)
