@@ -3,13 +3,14 @@
 
 rule extract_attributes:
     input:
+        unpack(extractor_model_dirs),
         manifest="results/corpora/{corpus}.parquet",
-        whisper="resources/models/whisper",
     output:
         manifest="results/attributes/{corpus}.parquet",
         quarantine="results/quarantine/attributes/{corpus}.parquet",
     params:
-        extractors=lambda wc: config["attributes"]["per_corpus"].get(wc.corpus, config["attributes"]["extractors"]),
+        extractors=lambda wc: extractors_for(wc.corpus),
+        models=lambda wc: extractor_model_dirs(wc),
         settings=config["attributes"],
     log:
         "logs/extract_attributes/{corpus}.log",

@@ -25,7 +25,11 @@ def repo_file(path):
 
 config["demo"]["sentences"] = repo_file(config["demo"]["sentences"])
 
-MODEL_ROLES = ["whisper", "llm"]
+from destaflow.models.prepare import ROLES
+
+MODEL_ROLES = [role for role in ROLES if config["models"].get(role)]
+# extractor -> model role it loads (whisper_asr falls back to the backbone Whisper)
+EXTRACTOR_MODELS = {"whisper_asr": "asr", "gender_classifier": "gender", "emotion_classifier": "emotion"}
 
 _missing_roots = [
     f"{name}: {corpus['root']}"
@@ -46,3 +50,13 @@ def corpora_with_reader(*readers):
 
 def corpus_manifests():
     return expand("results/corpora/{corpus}.parquet", corpus=config["corpora"])
+
+
+def extractors_for(corpus):
+    return config["attributes"]["per_corpus"].get(corpus, config["attributes"]["extractors"])
+
+
+def extractor_model_dirs(wildcards):
+    """Prepared model folders the corpus's extractors load, by role."""
+    roles = {"whisper"} | {EXTRACTOR_MODELS[e] for e in extractors_for(wildcards.corpus) if e in EXTRACTOR_MODELS}
+    return {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}

@@ -16,7 +16,7 @@ rule prepare_model:
     benchmark:
         "benchmarks/prepare_model/{role}.tsv"
     wildcard_constraints:
-        role="|".join(MODEL_ROLES),
+        role="|".join(MODEL_ROLES) or "^$",
     conda:
         "../envs/models.yaml"
     script:

@@ -8,7 +8,7 @@ run_stage(
     snakemake.input.manifest,
     snakemake.params.extractors,
     snakemake.params.settings,
-    {"whisper": snakemake.input.whisper},
+    snakemake.params.models,
     snakemake.output.manifest,
     snakemake.output.quarantine,
 )

@@ -37,12 +37,16 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
         "--configfile", str(paper_config_on_empty_corpora),
     )
     jobs = planned_jobs(result.stdout)
-    assert len(jobs["prepare_model"]) == 2
+    assert len(jobs["prepare_model"]) == 5  # backbones + ASR, gender and emotion models
     assert "prepare_model" in local_rules(), "model preparation must run on the login node"
     assert len(jobs["read_corpus"]) == 6
     for job in jobs["read_corpus"]:
         assert job["slurm_partition"] == "<partition>" and job["slurm_account"] == "<account>"
         assert job["mem_mb"] == "16000" and job["runtime"] == "240"
+    assert len(jobs["extract_attributes"]) == 6
+    for job in jobs["extract_attributes"]:
+        assert job["gpu"] == "1" and job["cpus_per_gpu"] == "8" and job["mem_mb"] == "64000" and job["runtime"] == "720"
+    assert len(jobs["seed_transcripts"]) == 6
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
 
 

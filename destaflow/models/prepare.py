@@ -29,23 +29,27 @@ from destaflow.models.sources import (
 log = logging.getLogger(__name__)
 
 SOURCE_FILE = "destaflow_source.json"
+# role (config key under `models`) -> model family, which decides how packaged weights are converted
+ROLES = {"whisper": "whisper", "llm": "llm", "asr": "whisper", "gender": "classifier", "emotion": "classifier"}
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
 
 
 def prepare_model(role: str, spec: str, out_dir: str | Path) -> Path:
-    """Prepare the `role` ('whisper' or 'llm') model named by `spec` into `out_dir`."""
-    if role not in ("whisper", "llm"):
-        raise ValueError(f"unknown model role {role!r}")
+    """Prepare the model for `role` (see ROLES) named by `spec` into `out_dir`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown model role {role!r}; known: {', '.join(ROLES)}")
     source = parse_source(spec)
     with atomic_dir(out_dir) as tmp:
         if source.kind == "hub":
             download_from_hub(source.hub_id, tmp)
         elif source.kind == "path":
             link_local_directory(source.path, tmp)
-        elif role == "whisper":
+        elif ROLES[role] == "whisper":
             convert_packaged_whisper(source, tmp)
-        else:
+        elif ROLES[role] == "llm":
             convert_packaged_gguf(source, tmp)
+        else:
+            raise ModelSourceError(f"models.{role} must be a hub id or a local folder, not a package")
         (tmp / SOURCE_FILE).write_text(json.dumps({"role": role, "spec": spec, "name": source.name}, indent=2))
     return Path(out_dir)
 

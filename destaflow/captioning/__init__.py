@@ -1,0 +1,28 @@
+"""LLM captioning: each seed transcript plus the one prompt goes to the backbone LLM; its answer is the caption.
+
+- `shards.caption_shard`: one resumable job over one shard of the (clip, caption index) items.
+- `backends`: the prepared LLM in-process (`TransformersBackend`) or an OpenAI-compatible server
+  (`OpenAICompatibleBackend`) behind one `generate(prompts, sample_seed)` interface.
+"""
+
+from destaflow.captioning.backends import (
+    Backend,
+    Generation,
+    GenerationFailed,
+    OpenAICompatibleBackend,
+    TransformersBackend,
+    build_backend,
+)
+from destaflow.captioning.shards import CAPTION_COLUMNS, caption_shard, shard_items
+
+__all__ = [
+    "CAPTION_COLUMNS",
+    "Backend",
+    "Generation",
+    "GenerationFailed",
+    "OpenAICompatibleBackend",
+    "TransformersBackend",
+    "build_backend",
+    "caption_shard",
+    "shard_items",
+]

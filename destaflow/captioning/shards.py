@@ -1,0 +1,168 @@
+"""One captioning job: the work items of one shard in, captions and quarantine out, resumable after a kill.
+
+A work item is (clip id, caption index): a corpus with `per_clip: n` gets n captions per clip. Items go
+to shards by a stable hash of `id:caption_index`, so every job computes the same partition on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import polars as pl
+from tqdm import tqdm
+
+from destaflow.atomic import atomic_path
+from destaflow.captioning.backends import Backend, Generation, Outcome, build_backend, load_tokenizer
+from destaflow.captioning.parts import parts_folder, read_parts, remove_parts, write_part
+from destaflow.corpora.base import QUARANTINE_COLUMNS
+from destaflow.models.prepare import model_name
+from destaflow.template import caption_context
+
+log = logging.getLogger(__name__)
+
+STAGE = "caption"
+KEY = ["id", "caption_index"]
+SEED_MANIFEST_COLUMNS = ["id", "corpus", "split", "seed", "audio_path"]
+CAPTION_COLUMNS: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "caption_index": pl.Int64(),
+    "corpus": pl.String(),
+    "split": pl.String(),
+    "seed": pl.String(),
+    "prompt": pl.String(),
+    "response": pl.String(),
+    "llm": pl.String(),
+    "backend": pl.String(),
+    "gen_params": pl.String(),
+    "sample_seed": pl.Int64(),
+    "n_tokens": pl.Int64(),
+    "hit_token_limit": pl.Boolean(),
+}
+PART_COLUMNS: dict[str, pl.DataType] = {**CAPTION_COLUMNS, "audio_path": pl.String(), "reason": pl.String()}
+"""A part holds captions and failures alike (failures have a reason), so one atomic write records a batch."""
+
+
+def caption_shard(
+    seed_manifests: list[str],
+    shard: int,
+    num_shards: int,
+    settings: dict[str, Any],
+    llm_dir: str,
+    out_path: str,
+    quarantine_path: str,
+    backend: Backend | None = None,
+) -> None:
+    """Caption this shard's items into `out_path` (and failures into `quarantine_path`); `backend` overrides the configured one."""
+    items = shard_items(read_seed_clips(seed_manifests), settings["per_clip"], shard, num_shards)
+    folder = parts_folder(out_path)
+    todo = items.join(read_parts(folder, PART_COLUMNS).select(KEY), on=KEY, how="anti", maintain_order="left")
+    log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, items.height - todo.height, todo.height)
+    if todo.height:
+        own_backend = backend is None
+        backend = backend or build_backend(llm_dir, settings)
+        try:
+            run_batches(todo, items.height, shard, settings, llm_dir, backend, folder)
+        finally:
+            if own_backend:
+                backend.close()
+    finish(items, folder, out_path, quarantine_path)
+
+
+def read_seed_clips(seed_manifests: list[str]) -> pl.DataFrame:
+    tables = []
+    for path in seed_manifests:
+        table = pl.read_parquet(path)
+        if "audio_path" not in table.columns:
+            table = table.with_columns(audio_path=pl.lit(None, pl.String))
+        tables.append(table.select(SEED_MANIFEST_COLUMNS))
+    clips = pl.concat(tables) if tables else pl.DataFrame(schema=dict.fromkeys(SEED_MANIFEST_COLUMNS, pl.String))
+    duplicated = clips["id"].is_duplicated().sum()
+    if duplicated:
+        raise ValueError(f"{duplicated} clips share an id across the seed manifests {seed_manifests}")
+    return clips
+
+
+def shard_items(clips: pl.DataFrame, per_clip: dict[str, int], shard: int, num_shards: int) -> pl.DataFrame:
+    """This shard's (id, caption_index) items with their clip columns, sorted by key."""
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} is not in [0, {num_shards})")
+    captions_per_clip = pl.col("corpus").replace_strict(per_clip, default=1, return_dtype=pl.Int64)
+    items = clips.with_columns(caption_index=pl.int_ranges(0, captions_per_clip, dtype=pl.Int64)).explode("caption_index")
+    mine = [stable_hash(f"{id_}:{index}") % num_shards == shard for id_, index in items.select(KEY).iter_rows()]
+    return items.filter(pl.Series(mine, dtype=pl.Boolean)).sort(KEY)
+
+
+def stable_hash(text: str) -> int:
+    """Same value in every process and Python version (unlike hash())."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def batch_sample_seed(base_seed: int, shard: int, first_item: dict[str, Any]) -> int:
+    return stable_hash(f"{base_seed}:{shard}:{first_item['id']}:{first_item['caption_index']}") % 2**31
+
+
+def gen_params(settings: dict[str, Any]) -> str:
+    names = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "system")
+    return json.dumps({name: settings[name] for name in names}, sort_keys=True)
+
+
+def run_batches(todo: pl.DataFrame, total: int, shard: int, settings: dict[str, Any], llm_dir: str, backend: Backend, folder: Path) -> None:
+    tokenizer = load_tokenizer(llm_dir)
+    constant = {"prompt": settings["prompt"], "llm": model_name(llm_dir), "backend": backend.name, "gen_params": gen_params(settings)}
+    captions = tokens = 0
+    started = time.perf_counter()
+    with tqdm(total=total, initial=total - todo.height, unit="caption", desc=f"captions shard {shard}") as progress:
+        for batch in batches(todo, settings["batch_size"]):
+            prompts = [caption_context(tokenizer, item["seed"], settings["prompt"], settings["system"]) for item in batch]
+            sample_seed = batch_sample_seed(settings["seed"], shard, batch[0])
+            outcomes = backend.generate(prompts, sample_seed)
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"backend {backend.name} answered {len(outcomes)} of {len(batch)} prompts")
+            rows = [record(item, outcome, sample_seed, constant) for item, outcome in zip(batch, outcomes)]
+            write_part(folder, pl.DataFrame(rows, schema=PART_COLUMNS))
+            captions += len(batch)
+            tokens += sum(outcome.n_tokens for outcome in outcomes if isinstance(outcome, Generation))
+            progress.update(len(batch))
+            progress.set_postfix(tokens_per_s=f"{tokens / (time.perf_counter() - started):.1f}")
+    elapsed = time.perf_counter() - started
+    log.info("captioned %d items in %.1f s: %.2f captions/s, %.1f tokens/s", captions, elapsed, captions / elapsed, tokens / elapsed)
+
+
+def batches(todo: pl.DataFrame, size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, todo.height, size):
+        yield todo.slice(start, size).to_dicts()
+
+
+def record(item: dict[str, Any], outcome: Outcome, sample_seed: int, constant: dict[str, str]) -> dict[str, Any]:
+    row = {key: item[key] for key in ("id", "caption_index", "corpus", "split", "seed", "audio_path")}
+    row.update(constant, sample_seed=sample_seed, reason=None)
+    if isinstance(outcome, Generation):
+        row.update(response=outcome.text.strip(), n_tokens=outcome.n_tokens, hit_token_limit=outcome.hit_limit)
+        if not row["response"]:
+            row["reason"] = f"caption {item['caption_index']}: empty output ({outcome.n_tokens} tokens)"
+    else:
+        row["reason"] = f"caption {item['caption_index']}: {outcome}"[:300]
+    return row
+
+
+def finish(items: pl.DataFrame, folder: Path, out_path: str, quarantine_path: str) -> None:
+    """Merge the parts into the two outputs, check nothing was lost or duplicated, then drop the parts."""
+    records = read_parts(folder, PART_COLUMNS).unique(subset=KEY, keep="first", maintain_order=True)
+    records = records.join(items.select(KEY), on=KEY, how="semi")
+    captions = records.filter(pl.col("reason").is_null()).select(list(CAPTION_COLUMNS)).sort(KEY)
+    quarantine = records.filter(pl.col("reason").is_not_null()).sort(KEY).select(
+        "id", "audio_path", stage=pl.lit(STAGE, pl.String), reason="reason"
+    ).cast(QUARANTINE_COLUMNS)
+    log.info("%d items: %d captions, %d quarantined", items.height, captions.height, quarantine.height)
+    if captions.height + quarantine.height != items.height:
+        raise RuntimeError(f"lost captions: {items.height} items, {captions.height} captioned + {quarantine.height} quarantined")
+    with atomic_path(quarantine_path) as tmp:
+        quarantine.write_parquet(tmp)
+    with atomic_path(out_path) as tmp:
+        captions.write_parquet(tmp)
+    remove_parts(folder)

@@ -1,0 +1,222 @@
+"""The speech LM: frozen Whisper (taps + transcript) -> trainable connector -> frozen chat LLM.
+
+A conversation is rendered with the LLM's own chat template (destaflow.template); each AUDIO_LOCATOR in it
+becomes 64 audio slots whose input embeddings are the connector's outputs for that clip:
+
+    [context before locator] [64 audio slots] [transcription, user turn, assistant header] [target <eot>]
+
+Only the target tokens and the closing end-of-turn token are labelled. The backbones never train and never
+run dropout; gradients still flow *through* the frozen LLM into the connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditionalGeneration
+
+from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
+from destaflow.models.whisper_taps import tap_encoder, trim_to_frames
+from destaflow.template import AUDIO_LOCATOR, conversation, render
+
+IGNORE = -100  # label of positions that carry no loss
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token the chat template closes an assistant turn with (<|im_end|>, <|eot_id|>, ...), else EOS."""
+    sentinel = "ASSISTANTSENTINEL"
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": sentinel}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False)
+    suffix = text.split(sentinel, 1)[1] if sentinel in text else ""
+    special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+    return next((i for i in tokenizer(suffix, add_special_tokens=False).input_ids if i in special), tokenizer.eos_token_id)
+
+
+def audio_turns_context(tokenizer, transcriptions: Sequence[str], user: str, system: str | None = None) -> str:
+    """template.audio_context with one audio turn (locator + transcription) per clip; one clip renders identically."""
+    messages = conversation(AUDIO_LOCATOR + transcriptions[0], user, system)
+    messages[-1:-1] = [{"role": "audio", "content": AUDIO_LOCATOR + text} for text in transcriptions[1:]]
+    return render(tokenizer, messages)
+
+
+@dataclass
+class EncodedSample:
+    input_ids: list[int]
+    labels: list[int]
+    audio_slots: list[bool]
+    truncated: bool
+
+
+class SpeechLM(nn.Module):
+    def __init__(self, whisper: WhisperForConditionalGeneration, llm: nn.Module, tokenizer, connector: QFormerConnector, whisper_tokenizer=None) -> None:
+        super().__init__()
+        self.whisper = whisper.requires_grad_(False).eval()
+        self.llm = llm.requires_grad_(False).eval()
+        self.connector = connector
+        self.tokenizer = tokenizer
+        self.whisper_tokenizer = whisper_tokenizer
+        self.end_of_turn_id = end_of_turn_id(tokenizer)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    @classmethod
+    def from_pretrained(cls, whisper_dir: str | Path, llm_dir: str | Path, tap_layers: list[int] | None = None, **connector_options) -> SpeechLM:
+        """Load both backbones from HF folders and build a fresh connector sized for them."""
+        whisper = WhisperForConditionalGeneration.from_pretrained(whisper_dir)
+        llm = AutoModelForCausalLM.from_pretrained(llm_dir)
+        config = ConnectorConfig(
+            whisper_dim=whisper.config.d_model,
+            llm_dim=llm.config.hidden_size,
+            tap_layers=tap_layers or default_tap_layers(whisper.config.encoder_layers),
+            **connector_options,
+        )
+        return cls(whisper, llm, AutoTokenizer.from_pretrained(llm_dir), QFormerConnector(config), AutoTokenizer.from_pretrained(whisper_dir))
+
+    def train(self, mode: bool = True) -> SpeechLM:
+        super().train(mode)
+        self.whisper.eval()
+        self.llm.eval()
+        return self
+
+    @property
+    def num_audio_slots(self) -> int:
+        return self.connector.config.num_queries
+
+    # ---- audio side -------------------------------------------------------------------------------------
+
+    def tap(self, input_features: Tensor, frames: Sequence[int] | None = None) -> tuple[Tensor, Tensor | None]:
+        """Tapped encoder states (B, L, T, d), trimmed to the clips' frames when given, and their frame mask."""
+        tapped = tap_encoder(self.whisper, input_features, self.connector.config.tap_layers)
+        return trim_to_frames(tapped, frames) if frames is not None else (tapped, None)
+
+    def audio_embeddings(self, tapped: Tensor | list[Tensor], frame_mask: Tensor | None = None) -> Tensor:
+        """(B, Q, llm_dim): the connector."""
+        return self.connector(tapped, frame_mask)
+
+    @torch.no_grad()
+    def transcribe(self, input_features: Tensor, **generation_kwargs) -> list[str]:
+        """Greedy English transcripts from Whisper's own decoder, no timestamps."""
+        if self.whisper_tokenizer is None:
+            raise ValueError("SpeechLM was built without a Whisper tokenizer")
+        options = {"language": "en", "task": "transcribe"} if self.whisper.generation_config.is_multilingual else {}
+        options |= {"do_sample": False, "num_beams": 1, "return_timestamps": False} | generation_kwargs
+        ids = self.whisper.generate(input_features.to(self.whisper.dtype), **options)
+        return [text.strip() for text in self.whisper_tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    # ---- text side --------------------------------------------------------------------------------------
+
+    def _tokens(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def encode_sample(self, transcriptions: Sequence[str], user: str, target: str | None = None, system: str | None = None, max_tokens: int | None = None) -> EncodedSample:
+        """One conversation as token ids with audio slots; the cap cuts the target from its end, never the context."""
+        pieces = audio_turns_context(self.tokenizer, transcriptions, user, system).split(AUDIO_LOCATOR)
+        if len(pieces) != len(transcriptions) + 1:
+            raise ValueError(f"expected {len(transcriptions)} audio locators in the rendered prompt, found {len(pieces) - 1}")
+        input_ids: list[int] = self._tokens(pieces[0])
+        audio_slots = [False] * len(input_ids)
+        for piece in pieces[1:]:
+            piece_ids = self._tokens(piece)
+            input_ids += [self.pad_id] * self.num_audio_slots + piece_ids
+            audio_slots += [True] * self.num_audio_slots + [False] * len(piece_ids)
+        labels = [IGNORE] * len(input_ids)
+        truncated = False
+        if target is not None:
+            target_ids = self._tokens(target) + [self.end_of_turn_id]
+            if max_tokens is not None and len(input_ids) + len(target_ids) > max_tokens:
+                target_ids, truncated = target_ids[: max(0, max_tokens - len(input_ids))], True
+            input_ids += target_ids
+            labels += target_ids
+            audio_slots += [False] * len(target_ids)
+        return EncodedSample(input_ids, labels, audio_slots, truncated)
+
+    def build_inputs(
+        self,
+        transcriptions: Sequence[str | Sequence[str]],
+        users: Sequence[str],
+        targets: Sequence[str] | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        padding_side: str | None = None,
+    ) -> dict[str, Tensor | int]:
+        """A padded batch; transcriptions[b] is one clip's transcript or a list, one audio turn per clip.
+
+        Padding is right for training (targets given) and left for generation unless `padding_side` says.
+        Keys: input_ids, attention_mask, audio_slots (bool), num_audios, labels (with targets), num_truncated.
+        """
+        padding_side = padding_side or ("right" if targets is not None else "left")
+        samples = [
+            self.encode_sample(
+                [clips] if isinstance(clips, str) else list(clips),
+                user,
+                targets[b] if targets is not None else None,
+                system,
+                max_tokens,
+            )
+            for b, (clips, user) in enumerate(zip(transcriptions, users, strict=True))
+        ]
+        length = max(len(s.input_ids) for s in samples)
+
+        def pad(rows: list[list], value) -> Tensor:
+            fill = [[value] * (length - len(row)) for row in rows]
+            return torch.tensor([f + row if padding_side == "left" else row + f for row, f in zip(rows, fill)])
+
+        batch: dict[str, Tensor | int] = {
+            "input_ids": pad([s.input_ids for s in samples], self.pad_id),
+            "attention_mask": pad([[1] * len(s.input_ids) for s in samples], 0),
+            "audio_slots": pad([s.audio_slots for s in samples], False),
+            "num_audios": torch.tensor([sum(s.audio_slots) // self.num_audio_slots for s in samples]),
+            "num_truncated": sum(s.truncated for s in samples),
+        }
+        if targets is not None:
+            batch["labels"] = pad([s.labels for s in samples], IGNORE)
+        return batch
+
+    def splice(self, batch: dict, audio_embeds: Tensor) -> Tensor:
+        """LLM input embeddings with audio_embeds (all clips of sample 0 in order, then sample 1, ...; (N, Q, D)) in the slots."""
+        embedding = self.llm.get_input_embeddings()
+        embeds = embedding(batch["input_ids"].to(embedding.weight.device))
+        slots = batch["audio_slots"].to(embeds.device)
+        audio = audio_embeds.to(embeds.device, embeds.dtype).reshape(-1, embeds.shape[-1])
+        if audio.shape[0] != int(slots.sum()):
+            raise ValueError(f"{audio.shape[0]} audio embeddings for {int(slots.sum())} audio slots")
+        return embeds.masked_scatter(slots.unsqueeze(-1), audio)
+
+    # ---- training and inference -------------------------------------------------------------------------
+
+    def forward(self, batch: dict, audio_embeds: Tensor) -> tuple[Tensor, int]:
+        """Mean cross-entropy over the labelled tokens, and how many there were.
+
+        The LM head runs only where the next token is labelled: most of the sequence (prompt, 64 audio
+        slots, transcript) needs no vocabulary-sized logits, which saves ~20 % of a CPU step.
+        """
+        embeds = self.splice(batch, audio_embeds)
+        attention_mask = batch["attention_mask"].to(embeds.device)
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        next_labels = batch["labels"][:, 1:].to(embeds.device)
+        predicting = next_labels != IGNORE
+        num_tokens = int(predicting.sum())
+        if num_tokens == 0:  # every target cut away by the token cap: a zero loss that still has a graph
+            return hidden.sum() * 0.0, 0
+        logits = self.llm.get_output_embeddings()(hidden[:, :-1][predicting]).float()
+        softcap = getattr(self.llm.config, "final_logit_softcapping", None)
+        if softcap:
+            logits = softcap * torch.tanh(logits / softcap)
+        return F.cross_entropy(logits, next_labels[predicting]), num_tokens
+
+    @torch.no_grad()
+    def generate(self, batch: dict, audio_embeds: Tensor, **generation_kwargs) -> list[str]:
+        """Answers for a left-padded batch (build_inputs without targets); greedy, 128 new tokens unless told."""
+        if not bool(batch["attention_mask"][:, -1].all()):
+            raise ValueError("generation needs a left-padded batch (build_inputs(..., padding_side='left'))")
+        embeds = self.splice(batch, audio_embeds)
+        stop_ids = list(dict.fromkeys([self.end_of_turn_id, self.tokenizer.eos_token_id]))
+        options = {"max_new_tokens": 128, "do_sample": False, "pad_token_id": self.pad_id, "eos_token_id": stop_ids}
+        new_tokens = self.llm.generate(
+            inputs_embeds=embeds, attention_mask=batch["attention_mask"].to(embeds.device), **(options | generation_kwargs)
+        )
+        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
