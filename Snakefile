@@ -14,6 +14,7 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/corpora.smk"
+include: "rules/augment.smk"
 include: "rules/attributes.smk"
 include: "rules/seeds.smk"
 
@@ -22,5 +23,5 @@ rule all:
     input:
         model_dirs(),
         corpus_manifests(),
-        expand("results/seeds/{corpus}.parquet", corpus=config["corpora"]),
+        expand("results/seeds/{corpus}.parquet", corpus=CORPORA),
     default_target: True

@@ -35,9 +35,13 @@ _missing_roots = [
     f"{name}: {corpus['root']}"
     for name, corpus in config["corpora"].items()
     if corpus["reader"] != "demo" and not os.path.isdir(corpus.get("root") or "")
+] + [
+    f"augment.{key}: {config['augment'][key]}"
+    for key in ("noise_dir", "rir_dir")
+    if config["augment"]["enabled"] and config["augment"][key] and not os.path.isdir(config["augment"][key])
 ]
 if _missing_roots:
-    raise WorkflowError("corpus roots do not exist (set corpora.<name>.root): " + "; ".join(_missing_roots))
+    raise WorkflowError("corpus folders do not exist: " + "; ".join(_missing_roots))
 
 
 def model_dirs():
@@ -48,8 +52,25 @@ def corpora_with_reader(*readers):
     return [name for name, corpus in config["corpora"].items() if corpus["reader"] in readers]
 
 
+AUGMENT = config["augment"]
+AUGMENTED = AUGMENT["name"]
+if AUGMENT["enabled"] and AUGMENTED in config["corpora"]:
+    raise WorkflowError(f"augment.name {AUGMENTED!r} is also a configured corpus; pick another name")
+# every corpus the workflow builds manifests for, the augmented one included
+CORPORA = list(config["corpora"]) + ([AUGMENTED] if AUGMENT["enabled"] else [])
+
+
+def augment_sources():
+    return AUGMENT["sources"] or list(config["corpora"])
+
+
+def augment_settings():
+    """The augmentation library's settings (the workflow-level keys stripped)."""
+    return {key: value for key, value in AUGMENT.items() if key not in ("enabled", "sources")}
+
+
 def corpus_manifests():
-    return expand("results/corpora/{corpus}.parquet", corpus=config["corpora"])
+    return expand("results/corpora/{corpus}.parquet", corpus=CORPORA)
 
 
 def extractors_for(corpus):

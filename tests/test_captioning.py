@@ -71,10 +71,16 @@ def tokenizer_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def llm_dir() -> str:
+def llm_dir():
     if not (PREPARED_LLM / "config.json").exists():
         pytest.skip("no prepared LLM in resources/models/llm")
-    return str(PREPARED_LLM)
+    import torch
+
+    # On a small machine shared with other jobs, two torch threads fighting for busy cores run ~10x slower than one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield str(PREPARED_LLM)
+    torch.set_num_threads(threads)
 
 
 class EchoBackend:
@@ -128,7 +134,8 @@ def test_transformers_backend_writes_complete_rows(llm_dir, tmp_path):
     row = captions.row(0, named=True)
     assert row["prompt"] == "What can you hear from the audio?" and row["seed"] == seeds[row["id"]]
     assert row["llm"] == model_name(llm_dir) and row["backend"] == "transformers"
-    assert json.loads(row["gen_params"]) == {"temperature": 1.0, "top_p": 1.0, "repetition_penalty": 1.0, "max_new_tokens": 16, "system": None}
+    expected_params = {"temperature": 1.0, "top_p": 1.0, "repetition_penalty": 1.0, "max_new_tokens": 16, "system": None}
+    assert json.loads(row["gen_params"]) == expected_params
     assert captions["response"].str.strip_chars().eq(captions["response"]).all() and captions["response"].str.len_chars().min() > 0
     assert captions["n_tokens"].is_between(1, 16).all()
     assert captions.filter(pl.col("hit_token_limit"))["n_tokens"].eq(16).all()
@@ -137,7 +144,12 @@ def test_transformers_backend_writes_complete_rows(llm_dir, tmp_path):
 
 def test_batched_greedy_equals_one_prompt_at_a_time(llm_dir):
     backend = TransformersBackend(llm_dir, caption_settings(temperature=0, max_new_tokens=16))
-    seeds = ["Hi.", "[00:00:00-00:00:04] The quick brown fox jumps over the lazy dog. (Gender: Male, Pitch: low)", "Okay then, see you tomorrow at nine.", "No."]
+    seeds = [
+        "Hi.",
+        "[00:00:00-00:00:04] The quick brown fox jumps over the lazy dog. (Gender: Male, Pitch: low)",
+        "Okay then, see you tomorrow at nine.",
+        "No.",
+    ]
     prompts = [caption_context(backend.tokenizer, seed) for seed in seeds]
 
     batched = backend.generate(prompts, sample_seed=1)
@@ -175,7 +187,8 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tokenizer_dir, tmp_pa
     script = tmp_path / "job.py"
     script.write_text(KILLED_JOB)
 
-    job = subprocess.Popen([sys.executable, str(script), manifest, json.dumps(settings), tokenizer_dir, str(out), str(quarantine)], cwd=ROOT)
+    arguments = [manifest, json.dumps(settings), tokenizer_dir, str(out), str(quarantine)]
+    job = subprocess.Popen([sys.executable, str(script), *arguments], cwd=ROOT)
     deadline = time.monotonic() + 60
     while len(list(parts.glob("part-*.parquet"))) < 2 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -229,7 +242,8 @@ class FlakyCompletionServer:
         elif number <= self.fail_first:
             return 500, {"error": "warming up"}
         text = "" if "EMPTY" in prompt else f"  a caption for attempt {attempt}  "
-        return 200, {"choices": [{"text": text, "finish_reason": "length" if "LONG" in prompt else "stop"}], "usage": {"completion_tokens": 5}}
+        choice = {"text": text, "finish_reason": "length" if "LONG" in prompt else "stop"}
+        return 200, {"choices": [choice], "usage": {"completion_tokens": 5}}
 
     def _handler(self):
         owner = self
@@ -266,13 +280,21 @@ class FlakyCompletionServer:
 
 
 def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_path, monkeypatch):
-    seeds = {"a_ok": "fine clip", "b_slow": "SLOW clip", "c_broken": "BROKEN clip", "d_empty": "EMPTY clip", "e_long": "LONG clip", "f_ok": "other clip"}
+    seeds = {
+        "a_ok": "fine clip",
+        "b_slow": "SLOW clip",
+        "c_broken": "BROKEN clip",
+        "d_empty": "EMPTY clip",
+        "e_long": "LONG clip",
+        "f_ok": "other clip",
+    }
     manifest = write_seed_manifest(tmp_path / "seed.parquet", seeds)
     out, quarantine = tmp_path / "captions.parquet", tmp_path / "quarantine.parquet"
     monkeypatch.setenv("CAPTION_TEST_KEY", "secret")
 
     with FlakyCompletionServer(fail_first=2, slow_s=1.0) as server:
-        endpoint = {"base_url": server.base_url, "model": "smol", "api_key_env": "CAPTION_TEST_KEY", "timeout_s": 0.3, "max_retries": 3, "concurrency": 3}
+        endpoint = {"base_url": server.base_url, "model": "smol", "api_key_env": "CAPTION_TEST_KEY"}
+        endpoint |= {"timeout_s": 0.3, "max_retries": 3, "concurrency": 3}
         settings = caption_settings(backend="openai", temperature=0.7, top_p=0.9, max_new_tokens=7, batch_size=4, seed=5, endpoint=endpoint)
         settings["endpoint"]["backoff_s"] = 0.01
         caption_shard([manifest], 0, 1, settings, tokenizer_dir, str(out), str(quarantine))
@@ -284,7 +306,8 @@ def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_pat
     assert captions["n_tokens"].to_list() == [5] * 4
     assert captions.filter(pl.col("hit_token_limit"))["id"].to_list() == ["e_long"]
     reasons = dict(failed.select("id", "reason").iter_rows())
-    assert failed["stage"].unique().to_list() == ["caption"] and failed["audio_path"].to_list() == ["audio/c_broken.wav", "audio/d_empty.wav"]
+    assert failed["stage"].unique().to_list() == ["caption"]
+    assert failed["audio_path"].to_list() == ["audio/c_broken.wav", "audio/d_empty.wav"]
     assert "HTTP 500" in reasons["c_broken"] and "4 attempts" in reasons["c_broken"]
     assert "empty output" in reasons["d_empty"]
     assert server.attempts("BROKEN") == 4 and server.attempts("SLOW") >= 2
@@ -292,9 +315,11 @@ def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_pat
     tokenizer = load_tokenizer(tokenizer_dir)
     rendered = {caption_context(tokenizer, seed): clip for clip, seed in seeds.items()}
     sample_seed = dict(captions.select("id", "sample_seed").iter_rows())
+    expected = {"model": "smol", "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "stop": ["<|im_end|>"]}
     for body, headers in server.requests:
         assert body["prompt"] in rendered
-        assert {k: body[k] for k in ("model", "temperature", "top_p", "max_tokens", "stop")} == {"model": "smol", "temperature": 0.7, "top_p": 0.9, "max_tokens": 7, "stop": ["<|im_end|>"]}
+        sent = {name: body[name] for name in expected}
+        assert sent == expected
         assert "repetition_penalty" not in body
         assert headers["Authorization"] == "Bearer secret"
         clip = rendered[body["prompt"]]

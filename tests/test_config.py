@@ -10,7 +10,7 @@ def test_defaults_are_filled_in():
     config = validate_config({})
     assert config["threads"] == 2
     assert config["models"]["whisper"].startswith("package:")
-    assert config["demo"]["pitch"]["high"] == [70, 90]
+    assert config["demo"]["pitch"]["high"] == [65, 75]
 
 
 def test_demo_and_paper_configs_validate(repo_root):

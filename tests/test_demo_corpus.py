@@ -75,3 +75,18 @@ def test_plan_is_deterministic(settings):
 def test_unknown_variant_is_a_clear_error(settings):
     with pytest.raises(ValueError, match="espeak-ng has no voice variant"):
         demo.build_voices({"en-us": "American"}, ["f2", "zz9"])
+
+
+def test_a_voice_that_ignores_variants_is_refused(settings):
+    with pytest.raises(ValueError, match="ignores voice variants"):
+        demo.build_voices({"en-gb": "British"}, ["f2", "m2"])
+
+
+def test_female_voices_sound_higher_than_male_ones(corpus):
+    from destaflow.attributes.dsp import pitch_stats
+
+    by_gender = {}
+    for row in corpus.filter(pl.col("pitch") == "normal").iter_rows(named=True):
+        samples, _ = sf.read(row["audio_path"], dtype="float32")
+        by_gender.setdefault(row["gender"], []).append(pitch_stats(samples)[0])
+    assert np.median(by_gender["female"]) > 1.5 * np.median(by_gender["male"])

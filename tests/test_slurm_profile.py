@@ -24,6 +24,8 @@ def paper_config_on_empty_corpora(tmp_path):
         (tmp_path / "corpora" / name).mkdir(parents=True)
         if corpus.get("audio_root"):
             corpus["audio_root"] = corpus["root"] + "/audio"
+    config["augment"]["noise_dir"] = str(tmp_path / "corpora" / "musan")
+    (tmp_path / "corpora" / "musan").mkdir()
     return write_config(tmp_path / "paper.yaml", config)
 
 
@@ -43,10 +45,11 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     for job in jobs["read_corpus"]:
         assert job["slurm_partition"] == "<partition>" and job["slurm_account"] == "<account>"
         assert job["mem_mb"] == "16000" and job["runtime"] == "240"
-    assert len(jobs["extract_attributes"]) == 6
+    assert len(jobs["augment"]) == 1
+    assert len(jobs["extract_attributes"]) == 7  # six corpora + the augmented one
     for job in jobs["extract_attributes"]:
         assert job["gpu"] == "1" and job["cpus_per_gpu"] == "8" and job["mem_mb"] == "64000" and job["runtime"] == "720"
-    assert len(jobs["seed_transcripts"]) == 6
+    assert len(jobs["seed_transcripts"]) == 7
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
 
 

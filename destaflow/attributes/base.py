@@ -26,11 +26,14 @@ class Extractor:
 
 
 def merge(row: dict[str, Any], values: dict[str, Any], provenance: str) -> None:
-    """Add an extractor's values to a row: attributes only where the corpus has no label; measurements always."""
+    """Add an extractor's values to a row. Labels come first: an attribute the corpus labels, or a
+    measurement the corpus knows exactly (source `label`, e.g. an augmented clip's true SNR), is kept."""
     for column, value in values.items():
         if value is None:
             continue
         if column in ATTRIBUTES and row.get(column) is not None:
-            continue  # corpus labels first
+            continue
+        if row.get(f"{column}_source") == "label" and row.get(column) is not None:
+            continue
         row[column] = value
         row[f"{column}_source"] = provenance

@@ -85,3 +85,28 @@ def speech_rate_extractor() -> Extractor:
         return out
 
     return Extractor("dsp:espeak-phonemes-per-second", ("speech_rate",), run)
+
+
+NOISE_FLOOR_FRACTION = 0.10
+
+
+def frame_energy_snr(samples: np.ndarray) -> float | None:
+    """Blind SNR estimate in dB: noise power = mean power of the quietest 10 % of 20 ms frames; speech power =
+    mean excess over it. Fair for stationary noise; biased by babble and reverberant tails (see bench/)."""
+    frames = len(samples) // FRAME
+    if frames < 10:
+        return None
+    power = np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1)
+    quietest = np.sort(power)[: max(1, int(frames * NOISE_FLOOR_FRACTION))]
+    noise = float(np.mean(quietest))
+    speech = float(np.mean(np.maximum(power - noise, 0.0)))
+    if speech <= 0.0:
+        return None
+    return round(10.0 * np.log10(speech / max(noise, 1e-12)), 2)
+
+
+def snr_extractor() -> Extractor:
+    def run(rows, audios):
+        return [{"snr_db": frame_energy_snr(a)} for a in audios]
+
+    return Extractor("dsp:frame-energy-snr", ("snr_db",), run)

@@ -93,8 +93,8 @@ def manifest_row(plan: ClipPlan, clip: RenderedClip, corpus: str, audio_path: Pa
             row[label], row[f"{label}_source"] = source[label], source.get(f"{label}_source")
     measured = {
         "snr_db": plan.noise.snr_db if plan.noise else None,
-        "c50_db": clarity_db(clip.rir) if clip.rir is not None else None,
-        "rt60_s": reverberation_time_s(clip.rir) if clip.rir is not None else None,
+        "c50_db": _rounded(clarity_db(clip.rir), 2) if clip.rir is not None else None,
+        "rt60_s": _rounded(reverberation_time_s(clip.rir), 3) if clip.rir is not None else None,
     }
     for name, value in measured.items():
         row[name], row[f"{name}_source"] = value, None if value is None else "label"
@@ -118,6 +118,10 @@ def _provenance(plan: ClipPlan, clip: RenderedClip, has_rt60: bool) -> dict[str,
         "source_id": plan.source["id"],
         "source_corpus": plan.source["corpus"],
     }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def manifest_schema(source_columns: list[str]) -> dict[str, pl.DataType]:
@@ -146,6 +150,6 @@ def augment_corpus(
         path = output_path(audio_dir, plan)
         write_wav(path, clip.mix)
         kept.append(manifest_row(plan, clip, parsed.name, path))
-    table = pl.DataFrame(kept, schema=manifest_schema(pool.table.columns), orient="row" if not kept else None).sort("id")
+    table = pl.DataFrame(kept, schema=manifest_schema(pool.table.columns)).sort("id")
     manifest.write(table, manifest_path, "corpus")
     write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS).sort("id"), quarantine_path)

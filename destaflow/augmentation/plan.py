@@ -120,7 +120,9 @@ def _fall_back_to_reverb(settings: AugmentSettings, source_id: str) -> bool:
     return True
 
 
-def _plan_noise(rng: np.random.Generator, settings: AugmentSettings, kind: str, noise_files: list[str], others: list[tuple[str, str, str]]) -> NoisePlan:
+def _plan_noise(
+    rng: np.random.Generator, settings: AugmentSettings, kind: str, noise_files: list[str], others: list[tuple[str, str, str]]
+) -> NoisePlan:
     snr = round(float(rng.uniform(settings.snr_db.low, settings.snr_db.high)), 2)
     seed = int(rng.integers(2**63))
     if kind == "file":

@@ -120,7 +120,9 @@ def _room(value: Mapping[str, Any]) -> RoomRanges:
     unknown = set(value) - set(ROOM_KEYS)
     missing = set(ROOM_KEYS) - set(value)
     if unknown or missing:
-        raise ValueError(f"augment.room needs exactly {', '.join(ROOM_KEYS)}; unknown {sorted(unknown)}, missing {sorted(missing)}")
+        raise ValueError(
+            f"augment.room needs exactly {', '.join(ROOM_KEYS)}; unknown {sorted(unknown)}, missing {sorted(missing)}"
+        )
     ranges = {key: _range(value[key], f"room.{key}") for key in ROOM_KEYS}
     if any(span.low <= 0 for span in ranges.values()):
         raise ValueError("augment.room ranges must be positive")

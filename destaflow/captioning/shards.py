@@ -61,7 +61,8 @@ def caption_shard(
     items = shard_items(read_seed_clips(seed_manifests), settings["per_clip"], shard, num_shards)
     folder = parts_folder(out_path)
     todo = items.join(read_parts(folder, PART_COLUMNS).select(KEY), on=KEY, how="anti", maintain_order="left")
-    log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, items.height - todo.height, todo.height)
+    done = items.height - todo.height
+    log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, done, todo.height)
     if todo.height:
         own_backend = backend is None
         backend = backend or build_backend(llm_dir, settings)

@@ -57,6 +57,9 @@ def build_voices(accents: dict[str, str], variants: list[str]) -> list[Voice]:
     unknown = [v for v in variants if v not in genders]
     if unknown:
         raise ValueError(f"espeak-ng has no voice variant(s) {unknown}; it lists {sorted(genders)}")
+    ignored = [lang for lang in accents if not espeak.variants_apply(lang)]
+    if ignored:
+        raise ValueError(f"espeak-ng ignores voice variants for {ignored} (every variant sounds the same); use another voice, e.g. en-gb-x-rp for en-gb")
     voices = [Voice(lang, var, accent, genders[var]) for lang, accent in accents.items() for var in variants]
     if len({v.gender for v in voices}) < 2:
         raise ValueError("demo.variants must include both female and male variants")

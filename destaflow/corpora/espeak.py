@@ -52,3 +52,11 @@ def synthesize(text: str, voice: str, pitch: int, words_per_minute: int) -> tupl
     if samples.size == 0:
         raise EspeakError(f"espeak-ng rendered no audio for voice {voice!r} and text {text!r}")
     return samples, rate
+
+
+@functools.cache
+def variants_apply(language: str) -> bool:
+    """Whether espeak-ng honours `+variant` for this language voice (some aliases, e.g. en-gb, silently do not)."""
+    female, _ = synthesize("Hello there.", f"{language}+f3", 50, 175)
+    male, _ = synthesize("Hello there.", f"{language}+m3", 50, 175)
+    return female.shape != male.shape or not np.array_equal(female, male)
