@@ -17,11 +17,13 @@ include: "rules/corpora.smk"
 include: "rules/augment.smk"
 include: "rules/attributes.smk"
 include: "rules/seeds.smk"
+include: "rules/caption.smk"
+include: "rules/trainset.smk"
 
 
 rule all:
     input:
         model_dirs(),
         corpus_manifests(),
-        expand("results/seeds/{corpus}.parquet", corpus=CORPORA),
+        "results/trainset/summary.csv",
     default_target: True

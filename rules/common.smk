@@ -81,3 +81,7 @@ def extractor_model_dirs(wildcards):
     """Prepared model folders the corpus's extractors load, by role."""
     roles = {"whisper"} | {EXTRACTOR_MODELS[e] for e in extractors_for(wildcards.corpus) if e in EXTRACTOR_MODELS}
     return {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}
+
+
+def caption_shards(corpus):
+    return expand("results/captions/{corpus}/shard-{shard}.parquet", corpus=corpus, shard=range(config["caption"]["shards"]))

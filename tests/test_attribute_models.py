@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from conftest import require_espeak
+from destaflow import asr
 from destaflow.attributes import models
 from destaflow.attributes.extract import build_extractor, extract_attributes
 from destaflow.audio import TARGET_RATE, load_audio
@@ -148,9 +149,9 @@ def test_clips_over_30_seconds_are_transcribed_in_windows(whisper, sentences, sp
         text.append(SENTENCES[i])
     clip = np.concatenate([*parts, tail])
     assert len(clip) > 35 * TARGET_RATE
-    windows = models.split_windows(clip)
+    windows = asr.split_windows(clip)
     assert len(windows) == 2 and sum(map(len, windows)) == len(clip)
-    assert all(len(w) <= models.WINDOW_SAMPLES for w in windows)
+    assert all(len(w) <= asr.WINDOW_SAMPLES for w in windows)
 
     transcript = whisper.run([{}], [clip])[0]["text"]
     assert recall(" ".join(text + [LONG_TAIL]), transcript) >= 0.7, transcript

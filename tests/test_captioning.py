@@ -21,7 +21,7 @@ from destaflow.captioning.backends import load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts
 from destaflow.captioning.shards import PART_COLUMNS
 from destaflow.config import validate_config
-from destaflow.models.prepare import model_name
+from destaflow.models.sources import model_name
 from destaflow.template import caption_context
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,4 @@
-from pathlib import Path
-
 import pytest
-import yaml
 
 from destaflow.config import ConfigError, load_config, load_schema, validate_config
 

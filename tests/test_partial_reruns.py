@@ -13,7 +13,8 @@ def finished_run(tmp_path_factory, prepared_models):
     config = tiny_demo_config(prepared_models)
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
-    assert {"prepare_model", "synthesize_demo", "extract_attributes", "seed_transcripts"} <= set(jobs_run(first.stderr + first.stdout))
+    stages = {"prepare_model", "synthesize_demo", "augment", "extract_attributes", "seed_transcripts", "caption", "transcribe", "build_trainset"}
+    assert stages <= set(jobs_run(first.stderr + first.stdout))
     return workdir, config
 
 
@@ -31,7 +32,7 @@ def test_forcerun_until_reruns_exactly_that_stage(finished_run):
     workdir, _ = finished_run
     seeds = workdir / "results" / "seeds" / "demo.parquet"
     before = seeds.stat().st_mtime_ns
-    assert run(workdir, "--forcerun", "extract_attributes", "--until", "extract_attributes") == {"extract_attributes": 1}
+    assert run(workdir, "--forcerun", "extract_attributes", "--until", "extract_attributes") == {"extract_attributes": 2}
     assert seeds.stat().st_mtime_ns == before
 
 
@@ -39,8 +40,9 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
     workdir, config = finished_run
     config["seed"] = {"style": "quoted"}
     write_config(workdir / "tiny.yaml", config)
-    assert run(workdir) == {"seed_transcripts": 1, "all": 1}
+    assert run(workdir) == {"seed_transcripts": 2, "caption": 2, "build_trainset": 1, "all": 1}
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
-    assert run(workdir) == {"synthesize_demo": 1, "extract_attributes": 1, "seed_transcripts": 1, "all": 1}
+    downstream = {"augment": 1, "extract_attributes": 2, "seed_transcripts": 2, "caption": 2, "transcribe": 2, "build_trainset": 1}
+    assert run(workdir) == {"synthesize_demo": 1, **downstream, "all": 1}

@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from destaflow.models.prepare import SOURCE_FILE, model_name, prepare_model
+from destaflow.models.prepare import prepare_model
+from destaflow.models.sources import SOURCE_FILE, model_name
 from destaflow.models.sources import ModelSourceError, parse_source
 
 

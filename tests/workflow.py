@@ -62,4 +62,7 @@ def tiny_demo_config(models: dict[str, Path]) -> dict:
             "valid_voices": 2,
             "test_voices": 2,
         },
+        "augment": {"clips": 4},
+        "caption": {"max_new_tokens": 8, "batch_size": 8},
+        "transcribe": {"batch_size": 8},
     }

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from destaflow import binning, manifest
 from destaflow.attributes.base import Extractor, merge
 from destaflow.audio import AudioError, load_audio
-from destaflow.corpora.base import QUARANTINE_COLUMNS
+from destaflow.quarantine import QUARANTINE_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -11,23 +11,22 @@ equal length (each at most 30 s) and their transcripts are joined with spaces; n
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
-import math
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from destaflow.attributes.base import Extractor
-from destaflow.audio import TARGET_RATE, WHISPER_WINDOW_S
-from destaflow.models.prepare import SOURCE_FILE, model_name
+from destaflow.asr import load_whisper, transcribe
+from destaflow.audio import TARGET_RATE
+from destaflow.runtime import chunks, quiet_loading, torch_device
+from destaflow.models.sources import SOURCE_FILE, model_name
 
 log = logging.getLogger(__name__)
 
-WINDOW_SAMPLES = int(WHISPER_WINDOW_S * TARGET_RATE)
 VOICE2GENDER_VERSION = "0.1.1"
 VOICE2GENDER_RATE = 44_100  # the bundled XGBoost model's documented input rate
 
@@ -55,12 +54,6 @@ EMOTION_WORDS = {
 # --------------------------------------------------------------------------------------------------
 # shared helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def torch_device():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_source(source: str) -> str:
@@ -92,20 +85,6 @@ def lazy(load: Callable[[], Any]) -> Callable[[], Any]:
     return functools.lru_cache(maxsize=1)(load)
 
 
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """No transformers progress bars while loading weights (the runner shows progress)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
-
-
 def missing(rows: list[dict[str, Any]], column: str) -> list[int]:
     """Indices of rows without a value in `column`."""
     return [i for i, row in enumerate(rows) if row.get(column) is None]
@@ -121,60 +100,9 @@ def fill(rows: list[dict[str, Any]], column: str, compute: Callable[[list[int]],
     return out
 
 
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --------------------------------------------------------------------------------------------------
 # Whisper ASR
 # --------------------------------------------------------------------------------------------------
-
-
-def split_windows(audio: np.ndarray, window: int = WINDOW_SAMPLES) -> list[np.ndarray]:
-    """The fewest consecutive pieces of equal length, each at most `window` samples."""
-    pieces = max(1, math.ceil(len(audio) / window))
-    return np.array_split(audio, pieces)
-
-
-def load_whisper(source: str):
-    import torch
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    device = torch_device()
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    log.info("loading Whisper %s on %s (%s)", source, device, dtype)
-    with quiet_loading():
-        processor = WhisperProcessor.from_pretrained(source)
-        model = WhisperForConditionalGeneration.from_pretrained(source, use_safetensors=True, dtype=dtype)
-    return processor, model.to(device).eval()
-
-
-def transcribe(audios: list[np.ndarray], processor, model, batch_size: int) -> list[str]:
-    """Greedy English transcripts, long clips windowed and joined."""
-    windows = [split_windows(audio) for audio in audios]
-    flat = [w for pieces in windows for w in pieces]
-    texts: list[str] = []
-    for batch in chunks(flat, batch_size):
-        texts += transcribe_windows(batch, processor, model)
-    joined, start = [], 0
-    for pieces in windows:
-        joined.append(" ".join(t for t in texts[start : start + len(pieces)] if t))
-        start += len(pieces)
-    return joined
-
-
-def transcribe_windows(windows: list[np.ndarray], processor, model) -> list[str]:
-    """Transcribe up to 30 s windows in one batch."""
-    import torch
-
-    inputs = processor(windows, sampling_rate=TARGET_RATE, return_tensors="pt", return_attention_mask=True)
-    features = inputs.input_features.to(model.device, model.dtype)
-    mask = inputs.attention_mask.to(model.device)
-    language = {"language": "en", "task": "transcribe"} if model.generation_config.is_multilingual else {}
-    with torch.inference_mode():
-        ids = model.generate(features, attention_mask=mask, do_sample=False, num_beams=1, return_timestamps=False, **language)
-    return [text.strip() for text in processor.batch_decode(ids, skip_special_tokens=True)]
 
 
 def whisper_asr_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
@@ -256,7 +184,6 @@ def label_words(id2label: dict[int, str], words: dict[str, str]) -> list[str]:
 
 
 def load_classifier(source: str, words: dict[str, str]):
-    import torch
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     device = torch_device()

@@ -7,7 +7,7 @@ from typing import Any
 
 from destaflow import manifest
 from destaflow.attributes.extract import build_extractor, extract_attributes
-from destaflow.corpora.base import write_quarantine
+from destaflow.quarantine import write_quarantine
 
 log = logging.getLogger(__name__)
 

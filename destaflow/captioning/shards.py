@@ -19,8 +19,8 @@ from tqdm import tqdm
 from destaflow.atomic import atomic_path
 from destaflow.captioning.backends import Backend, Generation, Outcome, build_backend, load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts, remove_parts, write_part
-from destaflow.corpora.base import QUARANTINE_COLUMNS
-from destaflow.models.prepare import model_name
+from destaflow.quarantine import QUARANTINE_COLUMNS
+from destaflow.models.sources import model_name
 from destaflow.template import caption_context
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,7 @@ import polars as pl
 import soundfile as sf
 
 from destaflow import manifest
-from destaflow.atomic import atomic_path
-
-QUARANTINE_COLUMNS = {"id": pl.String, "audio_path": pl.String, "stage": pl.String, "reason": pl.String}
-
+from destaflow.quarantine import QUARANTINE_COLUMNS
 
 class CorpusLayoutError(ValueError):
     """The corpus root does not look like the distributed layout the reader expects."""
@@ -71,11 +68,6 @@ def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus") -> tu
         kept.append({**row, "audio_path": str(row["audio_path"]), "sample_rate": rate, "duration": duration, "duration_source": "dsp:header-frames"})
     table = pl.DataFrame(kept, infer_schema_length=None) if kept else pl.DataFrame(schema={c: col.dtype for c, col in manifest.CORPUS_COLUMNS.items()})
     return table, pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS)
-
-
-def write_quarantine(table: pl.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        table.write_parquet(tmp)
 
 
 def _reason(error: Exception) -> str:

@@ -11,7 +11,8 @@ import polars as pl
 
 from destaflow import manifest
 from destaflow.corpora import accentdb, dailytalk, iemocap, prompttts, vctk, voxceleb1
-from destaflow.corpora.base import finish_manifest, write_quarantine
+from destaflow.corpora.base import finish_manifest
+from destaflow.quarantine import write_quarantine
 
 log = logging.getLogger(__name__)
 

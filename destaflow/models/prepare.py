@@ -17,6 +17,7 @@ from pathlib import Path
 
 from destaflow.atomic import atomic_dir
 from destaflow.models.sources import (
+    SOURCE_FILE,
     ModelSource,
     ModelSourceError,
     concatenate,
@@ -28,7 +29,6 @@ from destaflow.models.sources import (
 
 log = logging.getLogger(__name__)
 
-SOURCE_FILE = "destaflow_source.json"
 # role (config key under `models`) -> model family, which decides how packaged weights are converted
 ROLES = {"whisper": "whisper", "llm": "llm", "asr": "whisper", "gender": "classifier", "emotion": "classifier"}
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
@@ -52,12 +52,6 @@ def prepare_model(role: str, spec: str, out_dir: str | Path) -> Path:
             raise ModelSourceError(f"models.{role} must be a hub id or a local folder, not a package")
         (tmp / SOURCE_FILE).write_text(json.dumps({"role": role, "spec": spec, "name": source.name}, indent=2))
     return Path(out_dir)
-
-
-def model_name(model_dir: str | Path) -> str:
-    """The provenance name recorded when the folder was prepared (falls back to the folder name)."""
-    record = Path(model_dir) / SOURCE_FILE
-    return json.loads(record.read_text())["name"] if record.exists() else Path(model_dir).name
 
 
 def download_from_hub(hub_id: str, target: Path) -> None:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
+
+
+SOURCE_FILE = "destaflow_source.json"
+"""Written into every prepared model folder: where the model came from (its provenance name)."""
+
+
+def model_name(model_dir: str | Path) -> str:
+    """The provenance name recorded when the folder was prepared (falls back to the folder name)."""
+    record = Path(model_dir) / SOURCE_FILE
+    return json.loads(record.read_text())["name"] if record.exists() else Path(model_dir).name
 
 
 class ModelSourceError(ValueError):

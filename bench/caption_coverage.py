@@ -1,0 +1,67 @@
+"""Caption coverage per captioning LLM: share of captions naming each attribute value their seed carried.
+
+Runs the real captioning backend (paper decoding unless overridden) on the same seed transcripts for each
+LLM folder given, and prints coverage of gender, speaking speed, pitch and volume side by side.
+Usage: .venv/bin/python bench/caption_coverage.py --llm resources/models/llm --llm /path/to/qwen [--clips 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import polars as pl
+
+from destaflow.captioning import TransformersBackend
+from destaflow.captioning.backends import load_tokenizer
+from destaflow.config import load_config
+from destaflow.coverage import covers
+from destaflow.models.sources import model_name
+from destaflow.template import caption_context
+
+ATTRIBUTES = ("gender", "speaking_speed", "pitch", "volume")
+
+
+def caption_all(llm_dir: str, seeds: list[str], settings: dict) -> tuple[list[str], float, int]:
+    backend = TransformersBackend(llm_dir, settings)
+    tokenizer = load_tokenizer(llm_dir)
+    prompts = [caption_context(tokenizer, seed, settings["prompt"], settings["system"]) for seed in seeds]
+    start, captions, tokens = time.perf_counter(), [], 0
+    for index in range(0, len(prompts), settings["batch_size"]):
+        for outcome in backend.generate(prompts[index : index + settings["batch_size"]], settings["seed"] + index):
+            captions.append(getattr(outcome, "text", ""))
+            tokens += getattr(outcome, "n_tokens", 0)
+    return captions, time.perf_counter() - start, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llm", action="append", required=True, help="prepared LLM folder (repeat to compare)")
+    parser.add_argument("--seeds", default="results/seeds/demo.parquet")
+    parser.add_argument("--clips", type=int, default=24)
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--show", type=int, default=2, help="example captions to print per LLM")
+    args = parser.parse_args()
+    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens, "batch_size": args.clips}
+    for key, value in (("temperature", args.temperature), ("top_p", args.top_p)):
+        if value is not None:
+            settings[key] = value
+    table = pl.read_parquet(args.seeds).filter(pl.col("split") == "train").sample(args.clips, seed=0)
+    print(f"{args.clips} seeds from {args.seeds}; temperature {settings['temperature']}, top_p {settings['top_p']}, max_new_tokens {settings['max_new_tokens']}")
+    print(f"{'llm':<40}" + "".join(f"{a:>16}" for a in ATTRIBUTES) + f"{'tokens/s':>10}")
+    for llm in args.llm:
+        captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), settings)
+        shares = []
+        for attribute in ATTRIBUTES:
+            hits = [covers(c, attribute, v) for c, v in zip(captions, table[attribute].to_list())]
+            known = [h for h in hits if h is not None]
+            shares.append(f"{sum(known) / len(known):>15.0%} " if known else f"{'-':>16}")
+        print(f"{model_name(llm)[:39]:<40}" + "".join(shares) + f"{tokens / seconds:>10.1f}")
+        for seed, caption in list(zip(table["seed"], captions))[: args.show]:
+            print(f"    seed: {seed}\n    caption: {caption[:300]!r}")
+
+
+if __name__ == "__main__":
+    main()

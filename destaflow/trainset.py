@@ -1,0 +1,93 @@
+"""The caption training set: captions joined with their clips and Whisper transcripts, balanced per corpus.
+
+Each row is one training example in DeSTA2's manifest shape (audio path, transcription, input = the prompt,
+target = the caption) plus provenance. Written per split as parquet, as a Hugging Face `datasets`
+DatasetDict on disk, and summarised per corpus like the paper's Table II.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from destaflow import manifest
+from destaflow.atomic import atomic_dir, atomic_path
+
+log = logging.getLogger(__name__)
+
+TRAINSET_COLUMNS = [
+    "id", "caption_index", "corpus", "speaker", "split", "audio_path", "duration",
+    "transcription", "input", "target", "seed", "llm", "gen_params",
+]
+
+
+def join_examples(captions: pl.DataFrame, seeds: pl.DataFrame, transcripts: pl.DataFrame) -> pl.DataFrame:
+    clips = seeds.select("id", "speaker", "audio_path", "duration")
+    examples = (
+        captions.join(clips, on="id", how="inner")
+        .join(transcripts.select("id", "transcription"), on="id", how="inner")
+        .rename({"prompt": "input", "response": "target"})
+    )
+    return examples.select(TRAINSET_COLUMNS)
+
+
+def balance(examples: pl.DataFrame, max_per_corpus: int | None, seed: int) -> pl.DataFrame:
+    """At most `max_per_corpus` training captions per corpus, drawn at random; valid/test are kept whole."""
+    if max_per_corpus is None:
+        return examples
+    parts = []
+    for (corpus, split), group in examples.group_by("corpus", "split", maintain_order=True):
+        if split == "train" and group.height > max_per_corpus:
+            group = group.sample(max_per_corpus, seed=seed, shuffle=True)
+            log.info("%s: capped at %d of its training captions", corpus, max_per_corpus)
+        parts.append(group)
+    return pl.concat(parts)
+
+
+def summarise(examples: pl.DataFrame) -> pl.DataFrame:
+    """Clips, captions and hours per corpus and split (the paper's Table II columns)."""
+    return (
+        examples.group_by("corpus", "split")
+        .agg(
+            pl.col("id").n_unique().alias("audios"),
+            pl.len().alias("captions"),
+            (pl.col("duration").filter(pl.col("caption_index") == 0).sum() / 3600).round(3).alias("hours"),
+        )
+        .sort("corpus", "split")
+    )
+
+
+def build_trainset(caption_shards: list[str], seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: str) -> pl.DataFrame:
+    captions = pl.concat([pl.read_parquet(path) for path in caption_shards])
+    seeds = pl.concat([manifest.read(path, "seed").select("id", "corpus", "speaker", "split", "audio_path", "duration") for path in seed_manifests])
+    transcribed = pl.concat([pl.read_parquet(path) for path in transcripts])
+    examples = balance(join_examples(captions, seeds, transcribed), settings["max_per_corpus"], settings["seed"])
+    examples = examples.sort("corpus", "id", "caption_index")
+    check_speakers_disjoint(examples)
+    write_splits(examples, Path(out_dir))
+    return examples
+
+
+def check_speakers_disjoint(examples: pl.DataFrame) -> None:
+    crossing = examples.group_by("corpus", "speaker").agg(pl.col("split").n_unique().alias("n")).filter(pl.col("n") > 1)
+    if crossing.height:
+        raise ValueError(f"speakers in more than one split: {crossing['speaker'].head(5).to_list()}")
+
+
+def write_splits(examples: pl.DataFrame, out_dir: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = {split: examples.filter(pl.col("split") == split) for split in manifest.SPLITS}
+    for split, table in splits.items():
+        with atomic_path(out_dir / f"{split}.parquet") as tmp:
+            table.write_parquet(tmp)
+    with atomic_dir(out_dir / "hf") as tmp:
+        DatasetDict({split: Dataset.from_polars(table) for split, table in splits.items()}).save_to_disk(str(tmp))
+    summary = summarise(examples)
+    with atomic_path(out_dir / "summary.csv") as tmp:
+        summary.write_csv(tmp)
+    log.info("training set:\n%s", summary)
