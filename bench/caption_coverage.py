@@ -42,14 +42,18 @@ def main() -> None:
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--system", help="system message (the paper uses none)")
+    parser.add_argument("--repetition-penalty", type=float)
     parser.add_argument("--show", type=int, default=2, help="example captions to print per LLM")
     args = parser.parse_args()
     settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens, "batch_size": args.clips}
-    for key, value in (("temperature", args.temperature), ("top_p", args.top_p)):
+    overrides = (("temperature", args.temperature), ("top_p", args.top_p), ("system", args.system), ("repetition_penalty", args.repetition_penalty))
+    for key, value in overrides:
         if value is not None:
             settings[key] = value
     table = pl.read_parquet(args.seeds).filter(pl.col("split") == "train").sample(args.clips, seed=0)
-    print(f"{args.clips} seeds from {args.seeds}; temperature {settings['temperature']}, top_p {settings['top_p']}, max_new_tokens {settings['max_new_tokens']}")
+    print(f"{args.clips} seeds from {args.seeds}; temperature {settings['temperature']}, top_p {settings['top_p']}, "
+          f"repetition_penalty {settings['repetition_penalty']}, max_new_tokens {settings['max_new_tokens']}, system {settings['system']!r}")
     print(f"{'llm':<40}" + "".join(f"{a:>16}" for a in ATTRIBUTES) + f"{'tokens/s':>10}")
     for llm in args.llm:
         captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), settings)

@@ -3,7 +3,7 @@ import torch
 
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
 
 def count(module: torch.nn.Module) -> int:

@@ -2,7 +2,8 @@
 
     tapped (B, L, T, d) --+
     queries (L, Q, d) ----+--> shared Q-Former (self-attn over queries, cross-attn to that layer's frames)
-                                --> (B, L, Q, d) --softmax(layer_weights) over L--> (B, Q, d) --> LN --> Linear --> (B, Q, llm_dim)
+                                --> (B, L, Q, d) --softmax(layer_weights) over L--> (B, Q, d)
+                                --> LayerNorm --> Linear --> (B, Q, llm_dim)
 
 Always Q (= 64) embeddings per clip, whatever its length. At whisper-small + a 4096-wide LLM this is
 22,251,776 trainable parameters, the size of the published connector.
@@ -72,7 +73,8 @@ def additive_mask(visible: Tensor, dtype: torch.dtype) -> Tensor:
     BertEncoder in transformers 5.x hands masks unchanged to the attention function: eager *adds* them to the
     scores, SDPA takes bool or float. An additive float mask means the same thing to both.
     """
-    return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill(~visible, torch.finfo(dtype).min).unsqueeze(-2)
+    hidden = torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill(~visible, torch.finfo(dtype).min)
+    return hidden.unsqueeze(-2)
 
 
 class QFormerConnector(nn.Module):

@@ -34,7 +34,8 @@ def end_of_turn_id(tokenizer) -> int:
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     suffix = text.split(sentinel, 1)[1] if sentinel in text else ""
     special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
-    return next((i for i in tokenizer(suffix, add_special_tokens=False).input_ids if i in special), tokenizer.eos_token_id)
+    suffix_ids = tokenizer(suffix, add_special_tokens=False).input_ids
+    return next((i for i in suffix_ids if i in special), tokenizer.eos_token_id)
 
 
 def audio_turns_context(tokenizer, transcriptions: Sequence[str], user: str, system: str | None = None) -> str:
@@ -53,7 +54,14 @@ class EncodedSample:
 
 
 class SpeechLM(nn.Module):
-    def __init__(self, whisper: WhisperForConditionalGeneration, llm: nn.Module, tokenizer, connector: QFormerConnector, whisper_tokenizer=None) -> None:
+    def __init__(
+        self,
+        whisper: WhisperForConditionalGeneration,
+        llm: nn.Module,
+        tokenizer,
+        connector: QFormerConnector,
+        whisper_tokenizer=None,
+    ) -> None:
         super().__init__()
         self.whisper = whisper.requires_grad_(False).eval()
         self.llm = llm.requires_grad_(False).eval()
@@ -64,7 +72,9 @@ class SpeechLM(nn.Module):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     @classmethod
-    def from_pretrained(cls, whisper_dir: str | Path, llm_dir: str | Path, tap_layers: list[int] | None = None, **connector_options) -> SpeechLM:
+    def from_pretrained(
+        cls, whisper_dir: str | Path, llm_dir: str | Path, tap_layers: list[int] | None = None, **connector_options
+    ) -> SpeechLM:
         """Load both backbones from HF folders and build a fresh connector sized for them."""
         whisper = WhisperForConditionalGeneration.from_pretrained(whisper_dir)
         llm = AutoModelForCausalLM.from_pretrained(llm_dir)
@@ -74,7 +84,8 @@ class SpeechLM(nn.Module):
             tap_layers=tap_layers or default_tap_layers(whisper.config.encoder_layers),
             **connector_options,
         )
-        return cls(whisper, llm, AutoTokenizer.from_pretrained(llm_dir), QFormerConnector(config), AutoTokenizer.from_pretrained(whisper_dir))
+        tokenizer, whisper_tokenizer = AutoTokenizer.from_pretrained(llm_dir), AutoTokenizer.from_pretrained(whisper_dir)
+        return cls(whisper, llm, tokenizer, QFormerConnector(config), whisper_tokenizer)
 
     def train(self, mode: bool = True) -> SpeechLM:
         super().train(mode)
@@ -102,9 +113,10 @@ class SpeechLM(nn.Module):
         """Greedy English transcripts from Whisper's own decoder, no timestamps."""
         if self.whisper_tokenizer is None:
             raise ValueError("SpeechLM was built without a Whisper tokenizer")
-        options = {"language": "en", "task": "transcribe"} if self.whisper.generation_config.is_multilingual else {}
+        multilingual = getattr(self.whisper.generation_config, "is_multilingual", False)  # *.en models refuse a language
+        options = {"language": "en", "task": "transcribe"} if multilingual else {}
         options |= {"do_sample": False, "num_beams": 1, "return_timestamps": False} | generation_kwargs
-        ids = self.whisper.generate(input_features.to(self.whisper.dtype), **options)
+        ids = self.whisper.generate(input_features.to(self.whisper.device, self.whisper.dtype), **options)
         return [text.strip() for text in self.whisper_tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     # ---- text side --------------------------------------------------------------------------------------
@@ -112,11 +124,18 @@ class SpeechLM(nn.Module):
     def _tokens(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def encode_sample(self, transcriptions: Sequence[str], user: str, target: str | None = None, system: str | None = None, max_tokens: int | None = None) -> EncodedSample:
+    def encode_sample(
+        self,
+        transcriptions: Sequence[str],
+        user: str,
+        target: str | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+    ) -> EncodedSample:
         """One conversation as token ids with audio slots; the cap cuts the target from its end, never the context."""
         pieces = audio_turns_context(self.tokenizer, transcriptions, user, system).split(AUDIO_LOCATOR)
         if len(pieces) != len(transcriptions) + 1:
-            raise ValueError(f"expected {len(transcriptions)} audio locators in the rendered prompt, found {len(pieces) - 1}")
+            raise ValueError(f"expected {len(transcriptions)} audio locators in the prompt, found {len(pieces) - 1}")
         input_ids: list[int] = self._tokens(pieces[0])
         audio_slots = [False] * len(input_ids)
         for piece in pieces[1:]:
@@ -177,7 +196,7 @@ class SpeechLM(nn.Module):
         return batch
 
     def splice(self, batch: dict, audio_embeds: Tensor) -> Tensor:
-        """LLM input embeddings with audio_embeds (all clips of sample 0 in order, then sample 1, ...; (N, Q, D)) in the slots."""
+        """LLM input embeddings with audio_embeds (N, Q, D) in the slots: sample 0's clips in order, then sample 1's..."""
         embedding = self.llm.get_input_embeddings()
         embeds = embedding(batch["input_ids"].to(embedding.weight.device))
         slots = batch["audio_slots"].to(embeds.device)

@@ -36,7 +36,7 @@ def tap_encoder(model: nn.Module, input_features: Tensor, tap_layers: Sequence[i
 
     handles = [encoder.layers[i].register_forward_hook(keep(i)) for i in sorted(set(tap_layers))]
     try:
-        encoder(input_features.to(encoder.conv1.weight.dtype))
+        encoder(input_features.to(encoder.conv1.weight))  # the encoder's device and dtype
     finally:
         for handle in handles:
             handle.remove()
