@@ -25,7 +25,6 @@ from destaflow.models.sources import model_name
 from destaflow.template import caption_context
 
 ROOT = Path(__file__).resolve().parent.parent
-PREPARED_LLM = ROOT / "resources" / "models" / "llm"
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -71,15 +70,13 @@ def tokenizer_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def llm_dir():
-    if not (PREPARED_LLM / "config.json").exists():
-        pytest.skip("no prepared LLM in resources/models/llm")
+def llm_dir(prepared_models):
     import torch
 
     # On a small machine shared with other jobs, two torch threads fighting for busy cores run ~10x slower than one.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield str(PREPARED_LLM)
+    yield str(prepared_models["llm"])
     torch.set_num_threads(threads)
 
 

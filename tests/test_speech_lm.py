@@ -1,4 +1,3 @@
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +9,6 @@ from destaflow.template import audio_context
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
-MODELS = Path(__file__).resolve().parent.parent / "resources" / "models"
 USER = "What can you hear from the audio?"
 
 
@@ -22,11 +20,9 @@ def test_frames_for_duration_is_50_hz_within_the_30_s_window():
 
 
 @pytest.fixture(scope="module")
-def model() -> SpeechLM:
-    if not ((MODELS / "whisper" / "config.json").exists() and (MODELS / "llm" / "config.json").exists()):
-        pytest.skip("prepared models are absent (resources/models/whisper, resources/models/llm)")
+def model(prepared_models) -> SpeechLM:
     torch.manual_seed(0)
-    return SpeechLM.from_pretrained(MODELS / "whisper", MODELS / "llm").eval()
+    return SpeechLM.from_pretrained(prepared_models["whisper"], prepared_models["llm"]).eval()
 
 
 @pytest.fixture(scope="module")

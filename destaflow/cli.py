@@ -1,0 +1,111 @@
+"""The `destaflow` command (also `python -m destaflow.cli`).
+
+    destaflow chat --model ADAPTER_DIR --audio a.wav [--audio b.flac ...] [--system S] "What can you hear?"
+    destaflow transcribe --whisper WHISPER_DIR --audio a.wav [--audio ...]
+
+Audio in any format libsndfile reads (wav, flac, ogg, mp3), any sample rate, mono or multichannel. Unusable
+input ends the command with one line per problem, `error: <file>: <reason>`, and exit status 2; every file
+is checked before the (slow) model load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from destaflow.audio import AudioError, load_audio
+
+USAGE_ERROR = 2  # argparse's status for bad input
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="destaflow", description="Chat with a DeSTA2-style speech LM.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="answer a question about one or more audio clips")
+    chat.add_argument("question", help="the user's question")
+    chat.add_argument("--model", required=True, metavar="ADAPTER_DIR", help="trained adapter folder")
+    chat.add_argument("--whisper", help="Whisper folder or hub id (default: the one the adapter records)")
+    chat.add_argument("--llm", help="LLM folder or hub id (default: the one the adapter records)")
+    chat.add_argument("--audio", action="append", required=True, metavar="FILE", help="an audio clip; repeat for several")
+    chat.add_argument("--system", help="system prompt")
+    chat.add_argument("--max-new-tokens", type=int, default=128)
+    chat.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    chat.add_argument("--temperature", type=float, default=0.6, help="with --sample")
+    chat.add_argument("--top-p", type=float, default=0.9, help="with --sample")
+    chat.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    chat.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="backbone dtype")
+
+    transcribe = commands.add_parser("transcribe", help="Whisper transcripts of audio clips")
+    transcribe.add_argument("--whisper", required=True, help="Whisper folder or hub id")
+    transcribe.add_argument("--audio", action="append", required=True, metavar="FILE")
+    transcribe.add_argument("--batch-size", type=int, default=8)
+    return parser
+
+
+def unreadable(paths: Sequence[str]) -> list[str]:
+    """'<file>: <reason>' for every path that cannot be used as audio."""
+    problems = []
+    for path in paths:
+        try:
+            load_audio(path)
+        except AudioError as error:
+            problems.append(f"{path}: {error}")
+    return problems
+
+
+def fail(*problems: object) -> int:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from destaflow.inference import AdapterError, DestaModel
+
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages += [{"role": "audio", "content": path} for path in args.audio]
+    messages.append({"role": "user", "content": args.question})
+    try:
+        model = DestaModel.from_pretrained(args.model, args.whisper, args.llm, device=args.device, dtype=args.dtype)
+        answer = model.chat(
+            messages, args.max_new_tokens, do_sample=args.sample, temperature=args.temperature, top_p=args.top_p
+        )
+    except (AdapterError, AudioError) as error:
+        return fail(error)
+    except OSError as error:  # transformers: a backbone folder or hub id that cannot be found
+        return fail(str(error).strip().splitlines()[0])
+    print(answer)
+    return 0
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from destaflow.asr import load_whisper, transcribe
+
+    try:
+        processor, model = load_whisper(args.whisper)
+    except OSError as error:
+        return fail(str(error).strip().splitlines()[0])
+    texts = transcribe([load_audio(path).samples for path in args.audio], processor, model, args.batch_size)
+    for path, text in zip(args.audio, texts):
+        print(text if len(args.audio) == 1 else f"{path}\t{text}")
+    return 0
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if problems := unreadable(args.audio):
+        return fail(*problems)
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        return run_chat(args) if args.command == "chat" else run_transcribe(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

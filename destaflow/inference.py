@@ -1,0 +1,465 @@
+"""Chat with a trained speech LM, DeSTA2-style: `DestaModel.from_pretrained(adapter_dir).chat(messages)`.
+
+    messages = [
+        {"role": "system", "content": "Focus on the audio clip."},   # optional
+        {"role": "audio", "content": "clip.wav"},                    # one or more: a path, an array, (samples, rate)
+        {"role": "user", "content": "What can you hear?"},
+    ]
+
+Earlier user/assistant turns stay in the conversation, in order, rendered by the backbone's chat template.
+Each audio turn becomes the locator (64 connector embeddings) followed by that clip's Whisper transcript.
+
+Adapter folder (format_version 1):
+    connector.safetensors   the connector's state_dict (the only trained weights)
+    adapter_config.json     {"format_version": 1, "connector": {ConnectorConfig fields},
+                             "whisper": path or hub id, "llm": path or hub id,
+                             "whisper_name": ..., "llm_name": ...,        # provenance
+                             "lora": "lora"}                              # optional, a peft folder inside
+plus whatever `extra` keys the trainer records.
+
+Clips longer than Whisper's 30 s window: the audio embeddings see only the first 30 s (the encoder's
+window, as in training); the transcript covers the whole clip, transcribed in equal windows of at most 30 s
+(the policy of destaflow.asr, which made the training transcripts). Each such clip raises a
+LongAudioWarning that names it and says what was cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+from destaflow.asr import split_windows
+from destaflow.atomic import atomic_dir
+from destaflow.audio import TARGET_RATE, WHISPER_WINDOW_S, Audio, AudioError, load_audio, trim_to
+from destaflow.models.connector import ConnectorConfig, QFormerConnector
+from destaflow.models.sources import model_name
+from destaflow.models.speech_lm import SpeechLM
+from destaflow.models.whisper_taps import frames_for_duration
+from destaflow.runtime import chunks, quiet_loading, torch_device
+from destaflow.template import AUDIO_LOCATOR, render
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "connector.safetensors"
+LORA_DIR = "lora"
+RESERVED_KEYS = frozenset({"format_version", "connector", "whisper", "llm"})
+WHISPER_BATCH = 16  # transcription windows per Whisper call
+TEXT_ROLES = ("system", "user", "assistant")
+
+Message = dict[str, Any]
+
+
+class AdapterError(ValueError):
+    """An adapter folder that cannot be used; the message names the folder and the reason."""
+
+
+class LongAudioWarning(UserWarning):
+    """A clip longer than Whisper's window: its embeddings cover only the first 30 s."""
+
+
+# Python shows a repeated warning once per call site; a cut clip must be reported every time it is used.
+warnings.simplefilter("always", LongAudioWarning)
+
+
+# ---- the adapter folder -----------------------------------------------------------------------------------
+
+
+def _model_reference(spec: str | os.PathLike) -> str:
+    """An existing local folder as an absolute path (the run's working directory may differ); a hub id as is."""
+    path = Path(spec)
+    return str(path.resolve()) if path.is_dir() else str(spec)
+
+
+def _provenance_name(spec: str | os.PathLike) -> str:
+    return model_name(spec) if Path(spec).is_dir() else str(spec)
+
+
+def _is_peft_model(module: torch.nn.Module) -> bool:
+    return hasattr(module, "peft_config") and hasattr(module, "save_pretrained")
+
+
+def save_adapter(
+    model: SpeechLM, out_dir: str | os.PathLike, whisper: str | os.PathLike, llm: str | os.PathLike, extra: dict | None = None
+) -> Path:
+    """Write the connector (and the LLM's LoRA, when it has one) as an adapter folder; all or nothing."""
+    extra = dict(extra or {})
+    if clash := RESERVED_KEYS & extra.keys():
+        raise ValueError(f"extra may not set {sorted(clash)}: save_adapter writes them")
+    config: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "connector": dataclasses.asdict(model.connector.config),
+        "whisper": _model_reference(whisper),
+        "llm": _model_reference(llm),
+        "whisper_name": _provenance_name(whisper),
+        "llm_name": _provenance_name(llm),
+    }
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        state = {key: value.detach().to("cpu").contiguous() for key, value in model.connector.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
+        if _is_peft_model(model.llm):
+            model.llm.save_pretrained(str(tmp / LORA_DIR), safe_serialization=True)
+            config["lora"] = LORA_DIR
+        (tmp / CONFIG_FILE).write_text(json.dumps(config | extra, indent=2) + "\n")
+    return out_dir
+
+
+def load_adapter_config(adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """The adapter's config, checked for the keys and version this reader understands."""
+    path = Path(adapter_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise AdapterError(f"{adapter_dir}: no {CONFIG_FILE} (not an adapter folder)")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise AdapterError(f"{path}: invalid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise AdapterError(f"{path}: expected a JSON object")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise AdapterError(f"{path}: format_version {config.get('format_version')!r}, this reader knows {FORMAT_VERSION}")
+    if missing := [key for key in ("connector", "whisper", "llm") if key not in config]:
+        raise AdapterError(f"{path}: missing {', '.join(missing)}")
+    if not isinstance(config["connector"], dict):
+        raise AdapterError(f"{path}: 'connector' must be an object of ConnectorConfig fields")
+    return config
+
+
+def load_connector(adapter_dir: str | os.PathLike, connector_fields: dict[str, Any]) -> QFormerConnector:
+    """The connector with its saved weights; a key or shape that does not match is an error, never ignored."""
+    adapter_dir = Path(adapter_dir)
+    try:
+        connector = QFormerConnector(ConnectorConfig(**connector_fields))
+    except TypeError as error:
+        raise AdapterError(f"{adapter_dir}: connector config does not fit this code ({error})") from None
+    weights = adapter_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise AdapterError(f"{adapter_dir}: no {WEIGHTS_FILE}")
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # safetensors raises its own error type for truncated or foreign files
+        raise AdapterError(f"{weights}: unreadable ({str(error).splitlines()[0]})") from None
+    expected = connector.state_dict()
+    problems = [
+        *(f"missing {key}" for key in sorted(expected.keys() - state.keys())),
+        *(f"unexpected {key}" for key in sorted(state.keys() - expected.keys())),
+        *(
+            f"{key} has shape {tuple(state[key].shape)}, expected {tuple(expected[key].shape)}"
+            for key in sorted(expected.keys() & state.keys())
+            if state[key].shape != expected[key].shape
+        ),
+    ]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise AdapterError(f"{weights}: does not match the connector config: {shown}")
+    connector.load_state_dict(state, strict=True)
+    return connector
+
+
+def _check_backbones_fit(adapter_dir: Path, config: ConnectorConfig, whisper, llm, sources: tuple[str, str]) -> None:
+    checks = [
+        ("whisper_dim", config.whisper_dim, whisper.config.d_model, sources[0]),
+        ("llm_dim", config.llm_dim, llm.config.hidden_size, sources[1]),
+    ]
+    for field, wanted, actual, source in checks:
+        if wanted != actual:
+            raise AdapterError(f"{adapter_dir}: the connector has {field}={wanted} but {source} has width {actual}")
+    if max(config.tap_layers) >= whisper.config.encoder_layers:
+        raise AdapterError(
+            f"{adapter_dir}: tap layers {config.tap_layers} need more than the {whisper.config.encoder_layers} "
+            f"encoder layers of {sources[0]}"
+        )
+
+
+def _attach_lora(llm: torch.nn.Module, lora_dir: Path, merge: bool) -> torch.nn.Module:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise AdapterError(f"{lora_dir}: the adapter has a LoRA for the LLM; install peft to load it") from None
+    if not lora_dir.is_dir():
+        raise AdapterError(f"{lora_dir}: the LoRA folder named in {CONFIG_FILE} is missing")
+    with_lora = PeftModel.from_pretrained(llm, str(lora_dir), is_trainable=False)
+    return with_lora.merge_and_unload() if merge else with_lora
+
+
+# ---- audio ------------------------------------------------------------------------------------------------
+
+
+def read_audio(path: str | os.PathLike) -> np.ndarray:
+    """16 kHz mono float32 samples of a file, or AudioError("<file>: <reason>")."""
+    try:
+        return load_audio(path).samples
+    except AudioError as error:
+        raise AudioError(f"{path}: {error}") from None
+
+
+def audio_from_array(samples: Any, rate: int, name: str) -> np.ndarray:
+    """Samples in memory -> 16 kHz mono float32, with the checks load_audio applies to files.
+
+    A 2-D array is (frames, channels) or (channels, frames): the shorter axis is taken as the channels.
+    """
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=int(np.argmin(data.shape)))
+    if data.ndim != 1:
+        raise AudioError(f"{name}: expected 1-D or 2-D samples, got shape {data.shape}")
+    if data.size == 0:
+        raise AudioError(f"{name}: no samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(f"{name}: non-finite samples (NaN or inf)")
+    if rate != TARGET_RATE:
+        data = soxr.resample(data, rate, TARGET_RATE).astype(np.float32)
+    if not np.any(data):
+        raise AudioError(f"{name}: digital silence")
+    return np.ascontiguousarray(data)
+
+
+@dataclass(frozen=True)
+class Clip:
+    samples: np.ndarray  # 16 kHz mono float32
+    name: str  # the file name, or "audio N" for samples given in memory
+
+
+def clip_from_content(content: Any, number: int) -> Clip:
+    """An audio turn's content: a path, an Audio, a (samples, rate) pair, or a 16 kHz array or tensor."""
+    if isinstance(content, (str, os.PathLike)):
+        return Clip(read_audio(content), str(content))
+    name = f"audio {number}"
+    if isinstance(content, Audio):
+        return Clip(content.samples, name)
+    if isinstance(content, tuple):
+        if len(content) != 2:
+            raise ValueError(f"{name}: a tuple must be (samples, sample_rate)")
+        return Clip(audio_from_array(content[0], int(content[1]), name), name)
+    if isinstance(content, Tensor):
+        content = content.detach().cpu().numpy()
+    return Clip(audio_from_array(content, TARGET_RATE, name), name)
+
+
+def log_mel_features(feature_extractor: WhisperFeatureExtractor, clips: Sequence[np.ndarray]) -> Tensor:
+    """Whisper log-mels (B, mels, 3000), every clip zero-padded to the 30 s window."""
+    return feature_extractor(list(clips), sampling_rate=TARGET_RATE, return_tensors="pt").input_features
+
+
+def _warn_if_cut(clip: Clip, seconds_cut: float, num_windows: int) -> None:
+    if seconds_cut > 0:
+        warnings.warn(
+            f"{clip.name}: {len(clip.samples) / TARGET_RATE:.1f} s is longer than Whisper's {WHISPER_WINDOW_S:.0f} s "
+            f"window; the audio embeddings cover only the first {WHISPER_WINDOW_S:.0f} s "
+            f"({seconds_cut:.1f} s unseen), the transcript covers the whole clip in {num_windows} windows",
+            LongAudioWarning,
+            stacklevel=3,
+        )
+
+
+# ---- conversations ----------------------------------------------------------------------------------------
+
+
+def check_conversation(messages: Sequence[Message]) -> None:
+    """DeSTA2's message list: [system], then audio/user/assistant turns with at least one audio, ending on a user turn."""
+    if not messages:
+        raise ValueError("empty conversation")
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in (*TEXT_ROLES, "audio") or "content" not in message:
+            raise ValueError(f"message {index}: expected a dict with 'role' (system/audio/user/assistant) and 'content'")
+        if role == "system" and index != 0:
+            raise ValueError(f"message {index}: a system message may only come first")
+        if role in TEXT_ROLES and not isinstance(message["content"], str):
+            raise ValueError(f"message {index}: {role} content must be text")
+    if not any(m["role"] == "audio" for m in messages):
+        raise ValueError("the conversation has no audio turn")
+    if messages[-1]["role"] != "user":
+        raise ValueError("the conversation must end with a user turn")
+
+
+def audio_contents(messages: Sequence[Message]) -> list[Any]:
+    return [m["content"] for m in messages if m["role"] == "audio"]
+
+
+def with_transcripts(messages: Sequence[Message], transcriptions: Sequence[str]) -> list[dict[str, str]]:
+    """The message list the LLM sees: each audio turn becomes the locator plus its clip's transcript."""
+    remaining = iter(transcriptions)
+    return [
+        {"role": "audio", "content": AUDIO_LOCATOR + next(remaining)} if m["role"] == "audio" else dict(m)
+        for m in messages
+    ]
+
+
+@dataclass
+class PreparedBatch:
+    """What generation consumes: the left-padded token batch, one (Q, D) embedding block per clip, the transcripts."""
+
+    batch: dict[str, Tensor]
+    audio_embeds: Tensor  # (clips in all conversations, Q, llm_dim), conversation by conversation
+    transcriptions: list[list[str]]  # per conversation, per clip
+
+
+class DestaModel:
+    """A speech LM ready to chat: Whisper + connector + LLM, plus the Whisper feature extractor."""
+
+    def __init__(self, speech_lm: SpeechLM, feature_extractor: WhisperFeatureExtractor | None = None) -> None:
+        self.speech_lm = speech_lm.eval()
+        self.feature_extractor = feature_extractor or WhisperFeatureExtractor(
+            feature_size=speech_lm.whisper.config.num_mel_bins
+        )
+
+    @classmethod
+    def from_components(cls, speech_lm: SpeechLM, feature_extractor: WhisperFeatureExtractor | None = None) -> DestaModel:
+        """Wrap a model already in memory (untrained, or just trained); it is switched to eval mode."""
+        return cls(speech_lm, feature_extractor)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        adapter_dir: str | os.PathLike,
+        whisper: str | None = None,
+        llm: str | None = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        merge_lora: bool = True,
+    ) -> DestaModel:
+        """Backbones from the config's paths or hub ids (or the overrides), connector and LoRA from the folder.
+
+        `dtype` applies to the backbones; the connector stays float32 (its outputs are cast at the splice).
+        """
+        adapter_dir = Path(adapter_dir)
+        config = load_adapter_config(adapter_dir)
+        connector = load_connector(adapter_dir, config["connector"])
+        sources = (str(whisper or config["whisper"]), str(llm or config["llm"]))
+        options: dict[str, Any] = {"use_safetensors": True} | ({"dtype": dtype} if dtype is not None else {})
+        with quiet_loading():
+            whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options)
+            llm_model = AutoModelForCausalLM.from_pretrained(sources[1], **options)
+            tokenizer, whisper_tokenizer = AutoTokenizer.from_pretrained(sources[1]), AutoTokenizer.from_pretrained(sources[0])
+            feature_extractor = WhisperFeatureExtractor.from_pretrained(sources[0])
+        _check_backbones_fit(adapter_dir, connector.config, whisper_model, llm_model, sources)
+        if config.get("lora"):
+            llm_model = _attach_lora(llm_model, adapter_dir / config["lora"], merge_lora)
+        speech_lm = SpeechLM(whisper_model, llm_model, tokenizer, connector, whisper_tokenizer)
+        return cls(speech_lm.to(device or torch_device()), feature_extractor)
+
+    # ---- audio -----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_audio(self, clips: Sequence[Clip]) -> tuple[Tensor, list[str]]:
+        """(N, Q, llm_dim) connector embeddings of each clip's first 30 s, and each whole clip's transcript."""
+        windows = [split_windows(clip.samples) for clip in clips]
+        heads = []
+        for clip, pieces in zip(clips, windows):
+            head, seconds_cut = trim_to(clip.samples, WHISPER_WINDOW_S)
+            _warn_if_cut(clip, seconds_cut, len(pieces))
+            heads.append(head)
+        frames = [frames_for_duration(len(head) / TARGET_RATE) for head in heads]
+        tapped, frame_mask = self.speech_lm.tap(log_mel_features(self.feature_extractor, heads), frames)
+        return self.speech_lm.audio_embeddings(tapped, frame_mask), self.transcribe_windows(windows)
+
+    def transcribe_windows(self, windows: Sequence[Sequence[np.ndarray]]) -> list[str]:
+        """One transcript per clip: its windows transcribed in batches and joined with spaces."""
+        flat = [window for pieces in windows for window in pieces]
+        texts: list[str] = []
+        for batch in chunks(flat, WHISPER_BATCH):
+            texts += self.speech_lm.transcribe(log_mel_features(self.feature_extractor, batch))
+        joined, start = [], 0
+        for pieces in windows:
+            joined.append(" ".join(text for text in texts[start : start + len(pieces)] if text))
+            start += len(pieces)
+        return joined
+
+    # ---- text ------------------------------------------------------------------------------------------
+
+    def encode_conversation(self, messages: Sequence[dict[str, str]]) -> tuple[list[int], list[bool]]:
+        """Token ids and audio-slot flags of a transcript-filled conversation, up to the assistant header."""
+        lm = self.speech_lm
+        pieces = render(lm.tokenizer, list(messages)).split(AUDIO_LOCATOR)
+        expected = sum(m["role"] == "audio" for m in messages)
+        if len(pieces) != expected + 1:
+            raise ValueError(f"expected {expected} audio locators in the prompt, found {len(pieces) - 1}")
+        input_ids = lm.tokenizer(pieces[0], add_special_tokens=False).input_ids
+        audio_slots = [False] * len(input_ids)
+        for piece in pieces[1:]:
+            piece_ids = lm.tokenizer(piece, add_special_tokens=False).input_ids
+            input_ids += [lm.pad_id] * lm.num_audio_slots + piece_ids
+            audio_slots += [True] * lm.num_audio_slots + [False] * len(piece_ids)
+        return input_ids, audio_slots
+
+    def left_padded(self, encoded: Sequence[tuple[list[int], list[bool]]]) -> dict[str, Tensor]:
+        """The batch layout of SpeechLM.build_inputs for generation (left padding)."""
+        length = max(len(ids) for ids, _ in encoded)
+
+        def pad(rows: list[list], value: Any) -> Tensor:
+            return torch.tensor([[value] * (length - len(row)) + row for row in rows])
+
+        slots = pad([flags for _, flags in encoded], False)
+        return {
+            "input_ids": pad([ids for ids, _ in encoded], self.speech_lm.pad_id),
+            "attention_mask": pad([[1] * len(ids) for ids, _ in encoded], 0),
+            "audio_slots": slots,
+            "num_audios": slots.sum(dim=1) // self.speech_lm.num_audio_slots,
+        }
+
+    # ---- chatting --------------------------------------------------------------------------------------
+
+    def prepare(self, conversations: Sequence[Sequence[Message]]) -> PreparedBatch:
+        """Load, embed and transcribe every clip of the conversations and build their left-padded batch."""
+        for messages in conversations:
+            check_conversation(messages)
+        per_conversation = [
+            [clip_from_content(content, n) for n, content in enumerate(audio_contents(messages), start=1)]
+            for messages in conversations
+        ]
+        audio_embeds, flat_transcripts = self.encode_audio([clip for clips in per_conversation for clip in clips])
+        transcriptions, start = [], 0
+        for clips in per_conversation:
+            transcriptions.append(flat_transcripts[start : start + len(clips)])
+            start += len(clips)
+        encoded = [self.encode_conversation(with_transcripts(m, t)) for m, t in zip(conversations, transcriptions)]
+        return PreparedBatch(self.left_padded(encoded), audio_embeds, transcriptions)
+
+    def batch_chat(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        batch_size: int = 8,
+        max_new_tokens: int = 128,
+        do_sample: bool = False,
+        temperature: float = 0.6,
+        top_p: float = 0.9,
+        **generation_kwargs,
+    ) -> list[str]:
+        """One answer per conversation, `batch_size` conversations per forward pass; greedy unless do_sample."""
+        for messages in conversations:  # a malformed conversation fails before any audio is decoded
+            check_conversation(messages)
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample}
+        if do_sample:
+            options |= {"temperature": temperature, "top_p": top_p}
+        answers: list[str] = []
+        for group in chunks(list(conversations), batch_size):
+            prepared = self.prepare(group)
+            answers += self.speech_lm.generate(prepared.batch, prepared.audio_embeds, **(options | generation_kwargs))
+        return answers
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        max_new_tokens: int = 128,
+        do_sample: bool = False,
+        temperature: float = 0.6,
+        top_p: float = 0.9,
+        **generation_kwargs,
+    ) -> str:
+        """The assistant's answer to one conversation (DeSTA2's `model.chat`)."""
+        return self.batch_chat(
+            [messages], 1, max_new_tokens, do_sample, temperature, top_p, **generation_kwargs
+        )[0]
