@@ -2,6 +2,7 @@ import polars as pl
 import pytest
 
 from corpus_fixtures import accentdb as fixture
+from corpus_fixtures import reader_settings
 from destaflow import manifest
 from destaflow.corpora.base import CorpusLayoutError, speaker_split
 from destaflow.corpora.registry import read_corpus
@@ -11,7 +12,7 @@ SPLIT = {"train": 0.5, "valid": 0.25, "test": 0.25}
 
 
 def settings_for(root):
-    return {"reader": "accentdb", "root": str(root), "labels": LABELS, "split": SPLIT, "split_seed": 0, "max_clips": None, "audio_root": None}
+    return reader_settings("accentdb", root, LABELS, SPLIT)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import require_espeak
-from corpus_fixtures import iemocap
+from corpus_fixtures import iemocap, reader_settings
 
 from destaflow import manifest
 from destaflow.corpora import base, registry
@@ -26,16 +26,7 @@ def corpus_root(tmp_path_factory) -> Path:
 
 
 def settings_for(root: Path, **overrides) -> dict:
-    settings = {
-        "reader": "iemocap",
-        "root": str(root),
-        "labels": LABELS,
-        "split": {"train": 0.5, "valid": 0.25, "test": 0.25},
-        "split_seed": 0,
-        "max_clips": None,
-        "audio_root": None,
-    }
-    return {**settings, **overrides}
+    return reader_settings("iemocap", root, LABELS, **overrides)
 
 
 @pytest.fixture(scope="module")

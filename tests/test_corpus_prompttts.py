@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import require_espeak
-from corpus_fixtures import prompttts
+from corpus_fixtures import prompttts, reader_settings
 
 from destaflow import manifest
 from destaflow.corpora import base, registry
@@ -28,16 +28,7 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def settings_for(root: Path, audio_root: Path | None, **overrides) -> dict:
-    settings = {
-        "reader": "prompttts",
-        "root": str(root),
-        "labels": LABELS,
-        "split": {"train": 0.5, "valid": 0.25, "test": 0.25},
-        "split_seed": 0,
-        "max_clips": None,
-        "audio_root": str(audio_root) if audio_root else None,
-    }
-    return {**settings, **overrides}
+    return reader_settings("prompttts", root, LABELS, audio_root=str(audio_root) if audio_root else None, **overrides)
 
 
 @pytest.fixture(scope="module")

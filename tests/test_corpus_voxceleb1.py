@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from corpus_fixtures import voxceleb1 as fixture
+from corpus_fixtures import reader_settings
 from destaflow import manifest
 from destaflow.corpora.base import CorpusLayoutError, speaker_split
 from destaflow.corpora.registry import read_corpus
@@ -16,7 +17,7 @@ SPLIT = {"train": 0.5, "valid": 0.25, "test": 0.25}
 
 
 def settings_for(root):
-    return {"reader": "voxceleb1", "root": str(root), "labels": LABELS, "split": SPLIT, "split_seed": 0, "max_clips": None, "audio_root": None}
+    return reader_settings("voxceleb1", root, LABELS, SPLIT)
 
 
 @pytest.fixture(scope="module")
