@@ -183,6 +183,12 @@ def _check_backbones_fit(adapter_dir: Path, config: ConnectorConfig, whisper, ll
         )
 
 
+def _check_local_source(adapter_dir: Path, source: str, role: str) -> None:
+    """A path-like source (absolute, ./, ../, ~) must exist; anything else is left to the hub loader."""
+    if (Path(source).is_absolute() or source.startswith((".", "~"))) and not Path(source).expanduser().is_dir():
+        raise AdapterError(f"{source}: no such {role} folder (used by {adapter_dir}; pass another {role} to override)")
+
+
 def _attach_lora(llm: torch.nn.Module, lora_dir: Path, merge: bool) -> torch.nn.Module:
     try:
         from peft import PeftModel
@@ -339,6 +345,8 @@ class DestaModel:
         config = load_adapter_config(adapter_dir)
         connector = load_connector(adapter_dir, config["connector"])
         sources = (str(whisper or config["whisper"]), str(llm or config["llm"]))
+        for source, role in zip(sources, ("whisper", "llm")):
+            _check_local_source(adapter_dir, source, role)
         options: dict[str, Any] = {"use_safetensors": True} | ({"dtype": dtype} if dtype is not None else {})
         with quiet_loading():
             whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options)
@@ -371,7 +379,10 @@ class DestaModel:
         flat = [window for pieces in windows for window in pieces]
         texts: list[str] = []
         for batch in chunks(flat, WHISPER_BATCH):
-            texts += self.speech_lm.transcribe(log_mel_features(self.feature_extractor, batch))
+            # with the attention mask, as destaflow.asr made the training transcripts
+            inputs = self.feature_extractor(batch, sampling_rate=TARGET_RATE, return_tensors="pt", return_attention_mask=True)
+            mask = inputs.attention_mask.to(self.speech_lm.whisper.device)
+            texts += self.speech_lm.transcribe(inputs.input_features, attention_mask=mask)
         joined, start = [], 0
         for pieces in windows:
             joined.append(" ".join(text for text in texts[start : start + len(pieces)] if text))
