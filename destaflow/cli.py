@@ -63,7 +63,8 @@ def fail(*problems: object) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from destaflow.inference import AdapterError, DestaModel
+    from destaflow.inference import DestaModel
+    from destaflow.models.adapter import AdapterError
 
     messages = [{"role": "system", "content": args.system}] if args.system else []
     messages += [{"role": "audio", "content": path} for path in args.audio]

@@ -12,15 +12,8 @@ from safetensors.torch import load_file, save_file
 from conftest import require_espeak
 from destaflow.audio import TARGET_RATE, AudioError, load_audio
 from destaflow.cli import main
-from destaflow.inference import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    AdapterError,
-    DestaModel,
-    LongAudioWarning,
-    load_adapter_config,
-    save_adapter,
-)
+from destaflow.inference import DestaModel, LongAudioWarning
+from destaflow.models.adapter import CONFIG_FILE, WEIGHTS_FILE, AdapterError, load_adapter_config, save_adapter
 from destaflow.models.speech_lm import SpeechLM
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,14 +177,16 @@ class EncoderCache:
     """Read access to a built cache: `cache[id]` -> (tapped (L, T, d) float32, frames). Shards open lazily.
 
     `frames` is the clip's own length in encoder frames; T equals it in a trimmed cache and is 1500 otherwise.
+    At most `open_shards` shards stay open (least recently used closed first).
     """
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, open_shards: int = 64) -> None:
         self.root = Path(out_dir)
         self.config = json.loads((self.root / "cache_config.json").read_text())
         index = pl.read_parquet(self.root / "index.parquet")
         self.entries = {row["id"]: (row["shard"], row["key"], row["frames"]) for row in index.iter_rows(named=True)}
-        self._shards: dict[str, object] = {}
+        self._shards: OrderedDict[str, object] = OrderedDict()
+        self.open_shards = open_shards
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -197,6 +200,13 @@ class EncoderCache:
 
     def __getitem__(self, clip_id: str) -> tuple[Tensor, int]:
         shard_file, key, frames = self.entries[clip_id]
-        if shard_file not in self._shards:
+        return self._shard(shard_file).get_tensor(key).float(), frames
+
+    def _shard(self, shard_file: str):
+        if shard_file in self._shards:
+            self._shards.move_to_end(shard_file)
+        else:
             self._shards[shard_file] = safe_open(str(self.root / "shards" / shard_file), framework="pt")
-        return self._shards[shard_file].get_tensor(key).float(), frames
+            if len(self._shards) > self.open_shards:
+                self._shards.popitem(last=False)
+        return self._shards[shard_file]

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from transformers import WhisperFeatureExtractor
 
-from destaflow.audio import load_audio
+from destaflow.audio import AudioError, load_audio
 from destaflow.models.speech_lm import IGNORE, SpeechLM
 from destaflow.models.whisper_taps import MAX_FRAMES, frame_mask, frames_for_duration
 from destaflow.training.cache import EncoderCache, log_mels
@@ -71,6 +71,13 @@ class TapSource:
         """Examples whose clip has taps (the cache leaves out clips it quarantined)."""
         return examples if self.cache is None else [e for e in examples if e["id"] in self.cache]
 
+    @staticmethod
+    def audio(example: dict):
+        try:
+            return load_audio(example["audio_path"]).samples
+        except AudioError as error:  # the cache quarantines such clips; the reference loop has no cache
+            raise AudioError(f"clip {example['id']} ({example['audio_path']}): {error}") from None
+
     def __call__(self, examples: list[dict]) -> tuple[Tensor, Tensor | None]:
         return self.cached(examples) if self.cache is not None else self.computed(examples)
 
@@ -86,7 +93,7 @@ class TapSource:
 
     @torch.no_grad()
     def computed(self, examples: list[dict]) -> tuple[Tensor, Tensor | None]:
-        features = log_mels(self.feature_extractor, [load_audio(e["audio_path"]).samples for e in examples])
+        features = log_mels(self.feature_extractor, [self.audio(e) for e in examples])
         frames = [frames_for_duration(e["duration"]) for e in examples]
         return self.model.tap(features, frames if self.trim else None)
 

@@ -19,6 +19,7 @@ class Env:
     local_rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this process started the process group (and so ends it)
 
     @property
     def is_main(self) -> bool:
@@ -37,13 +38,15 @@ def init_distributed() -> Env:
     device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
+    owns_group = world_size > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=device if cuda else None)
-    return Env(rank, local_rank, world_size, device)
+    return Env(rank, local_rank, world_size, device, owns_group)
 
 
 def close_distributed(env: Env) -> None:
-    if env.distributed and dist.is_initialized():
+    """End the process group if this process started it."""
+    if env.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 

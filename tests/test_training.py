@@ -1,0 +1,288 @@
+"""Adapter training on the real prepared tiny.en + SmolLM2 with eight espeak-ng clips (about a minute)."""
+
+import json
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from conftest import require_espeak
+from destaflow.models.sources import model_name
+from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
+from destaflow.training import loop
+from destaflow.training.cache import EncoderCache, build_encoder_cache, log_mels
+from destaflow.models.adapter import load_adapter_config as read_adapter_config
+from destaflow.training.checkpoint import load_adapter, load_state
+from destaflow.training.data import TapSource, full_window_mask, read_examples, text_batch
+from destaflow.training.distributed import Env
+from destaflow.training.loop import (
+    accumulation_steps,
+    build_model,
+    epoch_order,
+    global_batch_indices,
+    learning_rate,
+    resolve_settings,
+    train_adapter,
+    validation_loss,
+)
+
+torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
+
+MODELS = Path(__file__).resolve().parent.parent / "resources" / "models"
+USER = "What can you hear from the audio?"
+SENTENCES = [
+    "The cat sat on the mat.",
+    "It is raining today.",
+    "Please open the window.",
+    "I like green apples.",
+    "The train leaves at noon.",
+    "We walked to the park.",
+    "She reads a book.",
+    "Turn left at the corner.",
+]
+# Small and quick: 8 queries instead of 64 keep the LLM sequence short; everything else as configured.
+SMALL = {"num_queries": 8, "threads": 1, "warmup_steps": 1, "eval_samples": 1, "sample_tokens": 4, "checkpoint_every": 0}
+
+
+def model_dirs(request) -> tuple[str, str]:
+    """tiny.en + SmolLM2: resources/models when the workflow prepared them, else the session-prepared packages."""
+    if (MODELS / "whisper" / "config.json").exists() and (MODELS / "llm" / "config.json").exists():
+        return str(MODELS / "whisper"), str(MODELS / "llm")
+    prepared = request.getfixturevalue("prepared_models")  # skips when the model packages are not installed
+    return str(prepared["whisper"]), str(prepared["llm"])
+
+
+def make_dataset(root: Path) -> dict[str, Path]:
+    """Eight espeak-ng clips: c0-c3 train, c4-c5 more train, c6-c7 valid; targets name the voice and the words."""
+    require_espeak()
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, text in enumerate(SENTENCES):
+        voice, who = ("en-us+f3", "A woman") if i % 2 == 0 else ("en-us+m3", "A man")
+        path = root / f"clip{i}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+        info = sf.info(str(path))
+        rows.append({
+            "id": f"c{i}", "caption_index": 0, "corpus": "espeak", "speaker": voice, "split": "valid" if i >= 6 else "train",
+            "audio_path": str(path), "duration": info.frames / info.samplerate, "transcription": text, "input": USER,
+            "target": f"{who} says: {text}", "seed": "", "llm": "", "gen_params": "",
+        })
+    table = pl.DataFrame(rows)
+    paths = {"train": root / "train.parquet", "valid": root / "valid.parquet", "train4": root / "train4.parquet", "train4x10": root / "train4x10.parquet"}
+    table.filter(pl.col("split") == "train").write_parquet(paths["train"])
+    table.filter(pl.col("split") == "valid").write_parquet(paths["valid"])
+    first4 = table.head(4)
+    first4.write_parquet(paths["train4"])
+    pl.concat([first4.with_columns(caption_index=pl.lit(k)) for k in range(10)]).write_parquet(paths["train4x10"])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def dirs(request) -> tuple[str, str]:
+    return model_dirs(request)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, dirs) -> dict[str, Path]:
+    paths = make_dataset(tmp_path_factory.mktemp("clips"))
+    paths["cache"] = tmp_path_factory.mktemp("cache") / "encoder"
+    build_encoder_cache([str(paths["train"]), str(paths["valid"])], dirs[0], [0, 1, 2, 3], str(paths["cache"]), batch_size=4, clips_per_shard=4)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def model(dirs):
+    return build_model(resolve_settings({"num_queries": 8, "dropout": 0.0}), *dirs, Env()).eval()
+
+
+# ---- pure functions ----------------------------------------------------------------------------------------
+
+
+def test_schedule_warms_up_linearly_then_decays_by_cosine():
+    s = resolve_settings({"lr": 1.0, "warmup_steps": 4, "min_lr": 0.0})
+    assert [learning_rate(k, s, 14) for k in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert learning_rate(9, s, 14) == pytest.approx(0.5)  # half-way through the cosine
+    assert learning_rate(14, s, 14) == pytest.approx(0.0)
+    assert learning_rate(9, s | {"schedule": "constant"}, 14) == 1.0
+
+
+def test_epochs_shuffle_reproducibly_and_the_last_batch_wraps_around():
+    order = epoch_order(10, 42, 0)
+    assert sorted(order) == list(range(10)) and order == epoch_order(10, 42, 0) and order != epoch_order(10, 42, 1)
+    batches = [global_batch_indices(order, k, 4) for k in range(3)]
+    assert sum(batches, [])[:10] == order and batches[2][2:] == order[:2]
+
+
+def test_global_batch_must_split_into_micro_batches_and_processes():
+    assert accumulation_steps({"global_batch": 16, "micro_batch": 4}, 2) == 2
+    with pytest.raises(ValueError, match="not a multiple"):
+        accumulation_steps({"global_batch": 6, "micro_batch": 4}, 1)
+
+
+# ---- encoder cache -----------------------------------------------------------------------------------------
+
+
+def test_cache_holds_every_clip_trimmed_in_fp16_shards(data, dirs):
+    index = pl.read_parquet(data["cache"] / "index.parquet")
+    clips = pl.concat([pl.read_parquet(data["train"]), pl.read_parquet(data["valid"])])
+    assert sorted(index["id"]) == sorted(clips["id"]) and index["shard"].n_unique() == 2
+    assert pl.read_parquet(data["cache"] / "quarantine.parquet").height == 0
+    cache = EncoderCache(data["cache"])
+    row = clips.row(0, named=True)
+    tapped, frames = cache[row["id"]]
+    assert frames == frames_for_duration(row["duration"]) and tapped.shape == (4, frames, 384) and tapped.dtype == torch.float32
+    shard, key = index.filter(pl.col("id") == row["id"]).select("shard", "key").row(0)
+    assert load_file(str(data["cache"] / "shards" / shard))[key].dtype == torch.float16
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from destaflow.audio import load_audio
+
+    whisper = WhisperForConditionalGeneration.from_pretrained(dirs[0]).eval()
+    features = log_mels(WhisperFeatureExtractor.from_pretrained(dirs[0]), [load_audio(row["audio_path"]).samples])
+    fresh = tap_encoder(whisper, features, [0, 1, 2, 3])[0, :, :frames]
+    torch.testing.assert_close(tapped, fresh, atol=2e-2, rtol=2e-3)  # fp16 storage
+
+
+def test_cache_resumes_shard_by_shard_and_quarantines_unreadable_audio(data, dirs, tmp_path):
+    shards = sorted((data["cache"] / "shards").glob("*.safetensors"))
+    copy = tmp_path / "encoder"
+    shutil.copytree(data["cache"], copy)
+    (copy / "shards" / shards[1].name).unlink()
+    kept = (copy / "shards" / shards[0].name).stat().st_mtime_ns
+    build_encoder_cache([str(data["train"]), str(data["valid"])], dirs[0], [0, 1, 2, 3], str(copy), batch_size=4, clips_per_shard=4)
+    assert (copy / "shards" / shards[0].name).stat().st_mtime_ns == kept  # not rebuilt
+    assert (copy / "shards" / shards[1].name).exists() and len(EncoderCache(copy)) == 8
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    table = pl.read_parquet(data["train"]).head(1)
+    extra = table.with_columns(id=pl.lit("missing"), audio_path=pl.lit(str(tmp_path / "nowhere.wav")))
+    extra = pl.concat([extra, table.with_columns(id=pl.lit("broken"), audio_path=pl.lit(str(broken)))])
+    pl.concat([table, extra]).write_parquet(tmp_path / "split.parquet")
+    index = build_encoder_cache([str(tmp_path / "split.parquet")], dirs[0], [0, 1, 2, 3], str(tmp_path / "q"), batch_size=4)
+    assert index["id"].to_list() == ["c0"]
+    quarantine = pl.read_parquet(tmp_path / "q" / "quarantine.parquet").sort("id")
+    assert quarantine["id"].to_list() == ["broken", "missing"] and set(quarantine["stage"]) == {"encoder_cache"}
+    assert quarantine.filter(pl.col("id") == "missing")["reason"].item() == "missing file"
+
+
+# ---- batches: cached and reference paths give the same loss -------------------------------------------------
+
+
+def batch_loss(model, batch_text, tapped, mask) -> float:
+    with torch.no_grad():
+        loss, _ = model(batch_text.inputs, model.audio_embeddings(tapped, mask))
+    return float(loss)
+
+
+def test_cached_and_uncached_taps_give_the_same_loss(model, data, dirs, tmp_path):
+    examples = read_examples(data["train"])[:4]
+    text = text_batch(model, examples, 200)
+    frames = [frames_for_duration(e["duration"]) for e in examples]
+
+    cached_trimmed = batch_loss(model, text, *TapSource(model, EncoderCache(data["cache"]), trim=True)(examples))
+    reference_trimmed = batch_loss(model, text, *TapSource(model, None, trim=True, whisper_dir=dirs[0])(examples))
+    full, no_mask = TapSource(model, None, trim=False, whisper_dir=dirs[0])(examples)
+    assert full.shape == (4, 4, 1500, 384) and no_mask is None
+    reference_full = batch_loss(model, text, full, None)
+    reference_full_masked = batch_loss(model, text, full, full_window_mask(frames))
+
+    # masked frames change nothing: trimmed (cached or not) == all 1500 frames with the padding masked
+    assert abs(cached_trimmed - reference_full_masked) < 1e-4
+    assert abs(reference_trimmed - reference_full_masked) < 1e-5
+    assert abs(reference_full - reference_full_masked) > 1e-3  # ... and the mask is what makes the difference
+
+    untrimmed = tmp_path / "untrimmed"
+    pl.read_parquet(data["train"]).head(4).write_parquet(tmp_path / "four.parquet")
+    build_encoder_cache([str(tmp_path / "four.parquet")], dirs[0], [0, 1, 2, 3], str(untrimmed), batch_size=4, trim=False)
+    cached_full = batch_loss(model, text, *TapSource(model, EncoderCache(untrimmed), trim=False)(examples))
+    assert abs(cached_full - reference_full) < 1e-4  # the reference loop, only fp16 storage between them
+    with pytest.raises(ValueError, match="untrimmed cache"):
+        TapSource(model, EncoderCache(data["cache"]), trim=False)
+
+
+def test_token_cap_cuts_targets_and_counts_them(model, data):
+    examples = read_examples(data["train"])[:4]
+    full = text_batch(model, examples, None)
+    context = min(int(row.ne(-100).nonzero()[0]) for row in full.inputs["labels"])
+    capped = text_batch(model, examples, context + 2)
+    assert full.num_truncated == 0 and capped.num_truncated == 4 and capped.tokens < full.tokens
+
+
+# ---- the loop ----------------------------------------------------------------------------------------------
+
+
+def run(data, dirs, out, settings, **kwargs) -> dict:
+    return train_adapter(SMALL | settings, *dirs, str(data.get("train_split", data["train4"])), str(data["valid"]), str(data["cache"]), str(out), **kwargs)
+
+
+def logged_losses(out: Path) -> list[float]:
+    return pl.read_csv(out / "log.csv")["loss"].to_list()
+
+
+def test_a_stopped_or_killed_run_resumes_with_the_same_losses(data, dirs, tmp_path, monkeypatch):
+    settings = {"epochs": 2, "global_batch": 2, "micro_batch": 1, "dropout": 0.1}  # 2 steps per epoch, dropout on
+    run(data, dirs, tmp_path / "straight", settings)
+    reference = logged_losses(tmp_path / "straight")
+    assert len(reference) == 4
+
+    out = tmp_path / "interrupted"
+    summary = run(data, dirs, out, settings, max_steps=1)
+    assert summary["stopped_early"] and summary["steps"] == 1 and load_state(out / "checkpoint" / "state.pt")["position"] == 1
+
+    real_step = loop.RunLogs.step
+
+    def killed_after_step_3(self, row):
+        real_step(self, row)
+        if row["step"] == 3:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(loop.RunLogs, "step", killed_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run(data, dirs, out, settings | {"checkpoint_every": 2})  # checkpoint_every does not change the run
+    monkeypatch.undo()
+    assert len(logged_losses(out)) == 3  # step 3 was logged, but its checkpoint was never written
+    summary = run(data, dirs, out, settings)
+    resumed = logged_losses(out)
+    assert pl.read_csv(out / "log.csv")["step"].to_list() == [1, 2, 3, 4]
+    assert all(abs(a - b) <= 1e-6 for a, b in zip(resumed, reference, strict=True)), (resumed, reference)
+    assert pl.read_csv(out / "valid.csv")["valid_loss"].to_list() == pytest.approx(pl.read_csv(tmp_path / "straight" / "valid.csv")["valid_loss"].to_list(), abs=1e-6)
+    straight, interrupted = (load_file(str(d / "adapter" / "connector.safetensors")) for d in (tmp_path / "straight", out))
+    assert all(torch.allclose(straight[k], interrupted[k], atol=1e-6) for k in straight)
+
+    with pytest.raises(ValueError, match="other training settings"):
+        run(data, dirs, out, settings | {"lr": 5e-4})
+
+
+def test_loss_falls_on_four_clips_and_the_adapter_reloads(data, dirs, tmp_path, model):
+    out = tmp_path / "sanity"
+    settings = {"epochs": 1, "global_batch": 2, "micro_batch": 2, "lr": 3e-3, "schedule": "constant", "dropout": 0.0, "eval_samples": 2}
+    summary = run(data | {"train_split": data["train4x10"]}, dirs, out, settings)
+    losses = logged_losses(out)
+    assert summary["steps"] == len(losses) == 20
+    assert sum(losses[-4:]) / 4 < 0.6 * sum(losses[:4]) / 4, losses
+
+    log = pl.read_csv(out / "log.csv")
+    assert log.columns == ["step", "epoch", "loss", "lr", "tokens", "seconds"] and (log["tokens"] > 0).all()
+    valid = pl.read_csv(out / "valid.csv")
+    assert valid.height == 1 and valid["train_truncated"].item() == 0 and math.isfinite(valid["valid_loss"].item())
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["id"] for s in samples] == ["c6", "c7"] and samples[0]["reference"] == f"A woman says: {SENTENCES[6]}"
+    assert json.loads((out / "summary.json").read_text())["steps"] == 20
+
+    # the checkpoint is the connector and nothing else, and it reproduces the logged validation loss
+    weights = load_file(str(out / "adapter" / "connector.safetensors"))
+    assert set(weights) == set(model.connector.state_dict())
+    config = read_adapter_config(out / "adapter")
+    assert config["connector"]["num_queries"] == 8 and config["connector"]["tap_layers"] == [0, 1, 2, 3]
+    assert (config["whisper_name"], config["llm_name"]) == (model_name(dirs[0]), model_name(dirs[1]))
+    reloaded = load_adapter(out / "adapter").eval()
+    taps = TapSource(reloaded, EncoderCache(data["cache"]), trim=True)
+    valid_loss, _, _ = validation_loss(reloaded, read_examples(data["valid"]), taps, resolve_settings(SMALL | settings), Env())
+    assert valid_loss == pytest.approx(valid["valid_loss"].item(), abs=1e-5)
