@@ -19,6 +19,7 @@ include: "rules/attributes.smk"
 include: "rules/seeds.smk"
 include: "rules/caption.smk"
 include: "rules/trainset.smk"
+include: "rules/train.smk"
 
 
 rule all:
@@ -26,4 +27,5 @@ rule all:
         model_dirs(),
         corpus_manifests(),
         "results/trainset/summary.csv",
+        "results/adapter",
     default_target: True

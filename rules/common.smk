@@ -85,3 +85,13 @@ def extractor_model_dirs(wildcards):
 
 def caption_shards(corpus):
     return expand("results/captions/{corpus}/shard-{shard}.parquet", corpus=corpus, shard=range(config["caption"]["shards"]))
+
+
+def adapter_training_settings():
+    """The loop's settings: the `train` section (less what only the cache rule uses) merged with `connector`."""
+    train = {key: value for key, value in config["train"].items() if key != "cache_batch_size"}
+    return {**train, "threads": train["threads"] or config["threads"], **config["connector"]}
+
+
+def adapter_training_inputs(wildcards):
+    return {"cache": "results/encoder_cache"} if config["train"]["cache"] else {}

@@ -19,7 +19,8 @@ def test_demo_and_paper_configs_validate(repo_root):
     assert sorted(c["reader"] for c in paper["corpora"].values()) == sorted(
         ["accentdb", "dailytalk", "iemocap", "prompttts", "vctk", "voxceleb1"]
     )
-    assert paper["train"] == {"epochs": 10, "global_batch": 16, "lr": 1e-4, "warmup_steps": 2000, "seed": 42}
+    expected = {"epochs": 10, "global_batch": 16, "lr": 1e-4, "warmup_steps": 2000, "seed": 42, "betas": [0.9, 0.98], "weight_decay": 0.01, "grad_clip": 1.0}
+    assert {key: paper["train"][key] for key in expected} == expected
     assert paper["connector"]["num_queries"] == 64
     assert paper["connector"]["tap_layers"] == [2, 5, 8, 11]
 

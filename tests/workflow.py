@@ -65,4 +65,6 @@ def tiny_demo_config(models: dict[str, Path]) -> dict:
         "augment": {"clips": 4},
         "caption": {"max_new_tokens": 8, "batch_size": 8},
         "transcribe": {"batch_size": 8},
+        "connector": {"num_queries": 8},
+        "train": {"epochs": 1, "eval_samples": 1, "sample_tokens": 4, "valid_limit": 4, "warmup_steps": 2},
     }

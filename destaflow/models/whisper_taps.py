@@ -7,8 +7,10 @@ earlier (its index 0 is the embeddings), which is what the released inference co
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -53,3 +55,14 @@ def trim_to_frames(tapped: Tensor, frames: Sequence[int]) -> tuple[Tensor, Tenso
     """Cut (B, L, 1500, d) to the longest clip's frames; the mask hides the rest of the shorter clips."""
     length = max(frames)
     return tapped[:, :, :length], frame_mask(frames, length, tapped.device)
+
+
+def tap_layers_for(whisper_dir: str, configured: list[int] | None) -> list[int]:
+    """The configured taps, or the paper's choice for this encoder's depth (read from its config.json)."""
+    from destaflow.models.connector import default_tap_layers  # connector imports this module
+
+    layers = json.loads((Path(whisper_dir) / "config.json").read_text())["encoder_layers"]
+    taps = configured or default_tap_layers(layers)
+    if max(taps) >= layers:
+        raise ValueError(f"tap layers {taps} need more than the {layers} encoder layers of {whisper_dir}")
+    return taps

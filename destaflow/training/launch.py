@@ -10,8 +10,13 @@ torchrun and runs the entry module directly.
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+from destaflow.atomic import atomic_dir, write_text
 
 ENTRY = "destaflow.training.entry"
 
@@ -35,3 +40,23 @@ def device_processes() -> int:
 def run_training(argv: list[str], num_processes: int | None = None) -> None:
     """Run the training processes to the end; raise if any failed."""
     subprocess.run(launch_command(num_processes or device_processes(), argv), check=True)
+
+
+RUN_FILES = ("log.csv", "valid.csv", "samples.jsonl", "summary.json")
+
+
+def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, valid: str, cache_dir: str | None, run_dir: str, out_dir: str, num_processes: int | None = None) -> None:
+    """Train in `run_dir` (kept between attempts, so a killed job resumes from its checkpoint), then publish the
+    adapter and the logs into `out_dir` atomically."""
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    write_text(run / "settings.json", json.dumps(settings, indent=2) + "\n")
+    argv = ["--settings", str(run / "settings.json"), "--whisper", whisper_dir, "--llm", llm_dir, "--train", train, "--valid", valid, "--out", str(run)]
+    if cache_dir:
+        argv += ["--cache", cache_dir]
+    run_training(argv, num_processes)
+    with atomic_dir(out_dir) as tmp:
+        shutil.copytree(run / "adapter", tmp / "adapter")
+        for name in RUN_FILES:
+            if (run / name).exists():
+                shutil.copy2(run / name, tmp / name)
