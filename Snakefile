@@ -20,6 +20,7 @@ include: "rules/seeds.smk"
 include: "rules/caption.smk"
 include: "rules/trainset.smk"
 include: "rules/train.smk"
+include: "rules/finetune.smk"
 
 
 rule all:
@@ -28,4 +29,5 @@ rule all:
         corpus_manifests(),
         "results/trainset/summary.csv",
         "results/adapter",
+        ["results/finetuned"] if FINETUNE else [],
     default_target: True

@@ -95,3 +95,26 @@ def adapter_training_settings():
 
 def adapter_training_inputs(wildcards):
     return {"cache": "results/encoder_cache"} if config["train"]["cache"] else {}
+
+
+FINETUNE = config["finetune"]["enabled"]
+
+
+def cache_inputs():
+    """Every clip the training stages read is encoded once into one cache."""
+    datasets = ["trainset"] + (["instructions"] if FINETUNE else [])
+    return expand("results/{dataset}/{split}.parquet", dataset=datasets, split=["train", "valid"])
+
+
+def finetune_inputs(wildcards):
+    inputs = {"cache": "results/encoder_cache"} if config["train"]["cache"] else {}
+    if config["finetune"]["init_from_captions"]:
+        inputs["caption_adapter"] = "results/adapter"
+    return inputs
+
+
+def finetune_training_settings(input):
+    from destaflow.finetune import finetune_settings
+
+    caption_adapter = os.path.join(input.caption_adapter, "adapter") if "caption_adapter" in input.keys() else None
+    return finetune_settings(adapter_training_settings(), config["finetune"], caption_adapter)

@@ -3,7 +3,7 @@
 
 rule encoder_cache:
     input:
-        splits=expand("results/trainset/{split}.parquet", split=["train", "valid"]),
+        splits=cache_inputs(),
         whisper="resources/models/whisper",
     output:
         directory("results/encoder_cache"),

@@ -54,6 +54,8 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
         assert all(job["gpu"] == "1" for job in jobs[rule]), rule
     (training,) = jobs["train_adapter"]
     assert training["gpu"] == "2" and training["cpus_per_gpu"] == "8" and training["runtime"] == "2880"
+    (finetuning,) = jobs["finetune_adapter"]
+    assert finetuning["gpu"] == "2" and finetuning["runtime"] == "720"
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
 
 

@@ -6,4 +6,5 @@
     checkpoint.py   the adapter (connector weights + config) and the resumable training state
     distributed.py  torchrun environment -> process group, device, all-reduce helpers
     launch.py       the torchrun command line for N processes; entry.py is its command-line target
+    lora.py         optional LoRA on the LLM for the finetuning stage, and starting from a trained adapter
 """

@@ -1,5 +1,8 @@
 """The adapter training loop: only the connector learns; Whisper and the LLM stay frozen.
 
+The finetuning stage (settings `lora` and `init_adapter`, see destaflow.training.lora) adds a LoRA on the LLM,
+trained with the connector, and may start the connector from a trained adapter.
+
 One optimiser step, in every process:
 
     global batch  = global_batch examples from this epoch's seeded permutation (the last one wraps around)
@@ -43,6 +46,18 @@ from destaflow.models.adapter import save_adapter
 from destaflow.training.checkpoint import load_state, save_state
 from destaflow.training.data import TapSource, collate, read_examples, text_batch
 from destaflow.training.distributed import Env, all_gather_tensors, all_sum, barrier, close_distributed, init_distributed
+from destaflow.training.lora import (
+    add_lora,
+    average_lora_gradients,
+    finetune_fingerprint,
+    has_lora,
+    load_lora_state,
+    lora_state,
+    resolve_lora,
+    start_from_adapter,
+    train_mode,
+    trainable_parameters,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +82,8 @@ TRAIN_DEFAULTS = {
     "sample_tokens": 64,
     "valid_limit": None,
     "threads": None,
+    "lora": None,  # the finetuning stage's LoRA on the LLM (destaflow.training.lora)
+    "init_adapter": None,  # the finetuning stage's starting connector: an adapter folder
 }
 CONNECTOR_KEYS = ("num_queries", "tap_layers", "qformer_layers", "num_heads", "ffn_dim", "dropout")
 # Settings a saved state depends on: resuming under different ones would not continue the same run.
@@ -83,6 +100,7 @@ def resolve_settings(settings: dict) -> dict:
     if unknown:
         log.warning("ignoring unknown training settings: %s", ", ".join(sorted(unknown)))
     resolved = TRAIN_DEFAULTS | {k: settings.get(k) for k in CONNECTOR_KEYS} | {k: v for k, v in settings.items() if k in TRAIN_DEFAULTS}
+    resolved["lora"] = resolve_lora(resolved["lora"])
     if resolved["schedule"] not in ("cosine", "constant"):
         raise ValueError(f"unknown schedule {resolved['schedule']!r} (cosine or constant)")
     return resolved
@@ -137,7 +155,11 @@ def build_model(settings: dict, whisper_dir: str, llm_dir: str, env: Env) -> Spe
         model = SpeechLM.from_pretrained(whisper_dir, llm_dir, settings.get("tap_layers"), **options)
     if env.device.type == "cuda":
         model.llm.to(torch.bfloat16)  # frozen LLM in bf16, the connector stays fp32 (as the paper trains)
-    return model.to(env.device).train()
+    if settings.get("init_adapter"):
+        start_from_adapter(model, settings["init_adapter"])
+    if settings.get("lora"):
+        add_lora(model, settings["lora"])  # after the bf16 cast: peft keeps the LoRA matrices in fp32
+    return train_mode(model.to(env.device))
 
 
 def autocast(env: Env):
@@ -166,12 +188,13 @@ def forward_backward(model: SpeechLM, connector: nn.Module, examples: list[dict]
                 loss, n = model(batch.inputs, connector(tapped.to(env.device), None if mask is None else mask.to(env.device)))
             (loss * (n * env.world_size / max(tokens, 1.0))).backward()
         loss_sum += float(loss.detach()) * n
+    average_lora_gradients(model, env)
     return StepStats(loss_sum, int(tokens), int(truncated))
 
 
 def optimiser_step(model, connector, optimizer, examples, taps, settings, env) -> StepStats:
     stats = forward_backward(model, connector, examples, taps, settings, env)
-    nn.utils.clip_grad_norm_(model.connector.parameters(), settings["grad_clip"])
+    nn.utils.clip_grad_norm_(trainable_parameters(model), settings["grad_clip"])
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     (stats.loss_sum,) = all_sum(env, stats.loss_sum)
@@ -192,7 +215,7 @@ def validation_loss(model: SpeechLM, examples: list[dict], taps: TapSource, sett
         with autocast(env):
             loss, n = model(batch.inputs, model.audio_embeddings(batch.tapped.to(env.device), mask))
         loss_sum, tokens, truncated = loss_sum + float(loss) * n, tokens + n, truncated + batch.num_truncated
-    model.train()
+    train_mode(model)
     loss_sum, tokens, truncated = all_sum(env, loss_sum, tokens, truncated)
     return (loss_sum / tokens if tokens else float("nan")), int(tokens), int(truncated)
 
@@ -212,7 +235,7 @@ def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, set
             {"id": e["id"], "transcription": e["transcription"], "prompt": e["input"], "reference": e["target"], "generated": answer}
             for e, answer in zip(chunk, answers)
         ]
-    model.train()
+    train_mode(model)
     return rows
 
 
@@ -322,7 +345,7 @@ class Progress:
 
 
 def resume_fingerprint(settings: dict, num_train: int) -> str:
-    return json.dumps({k: settings.get(k) for k in RESUME_KEYS} | {"num_train": num_train}, sort_keys=True)
+    return json.dumps({k: settings.get(k) for k in RESUME_KEYS} | finetune_fingerprint(settings) | {"num_train": num_train}, sort_keys=True)
 
 
 def checkpoint(path: Path, model: SpeechLM, optimizer, progress: Progress, fingerprint: str, env: Env) -> None:
@@ -332,6 +355,7 @@ def checkpoint(path: Path, model: SpeechLM, optimizer, progress: Progress, finge
     if env.is_main:
         state = {
             "connector": {k: v.detach().cpu() for k, v in model.connector.state_dict().items()},
+            **({"lora": lora_state(model)} if has_lora(model) else {}),
             "optimizer": optimizer.state_dict(),
             **asdict(progress),
             "rng_cpu": rng_cpu,
@@ -351,6 +375,8 @@ def restore(path: Path, model: SpeechLM, optimizer, fingerprint: str, env: Env) 
             f"start afresh (resume=False or a new output folder).\n saved: {state['fingerprint']}\n now:   {fingerprint}"
         )
     model.connector.load_state_dict(state["connector"])
+    if "lora" in state:
+        load_lora_state(model, state["lora"])
     optimizer.load_state_dict(state["optimizer"])
     if state["world_size"] == env.world_size:
         torch.set_rng_state(state["rng_cpu"][env.rank])
@@ -416,7 +442,7 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
         )
 
     connector = DistributedDataParallel(model.connector, device_ids=[env.device] if env.device.type == "cuda" else None) if env.distributed else model.connector
-    optimizer = torch.optim.AdamW(model.connector.parameters(), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
     torch.manual_seed(s["seed"] + env.rank)  # the dropout stream, one per process
     state_path, fingerprint = out / "checkpoint" / "state.pt", resume_fingerprint(s, len(train))
     progress = restore(state_path, model, optimizer, fingerprint, env) if resume and state_path.exists() else Progress()
