@@ -17,7 +17,7 @@ rule build_instruction_set:
     log:
         "logs/build_instruction_set/instructions.log",
     conda:
-        "../envs/trainset.yaml"
+        "../envs/train.yaml"
     script:
         "../scripts/build_instruction_set.py"
 
