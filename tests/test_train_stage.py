@@ -1,0 +1,35 @@
+"""The training rule's run folder: resumed after a kill, discarded when the run's inputs change."""
+
+import json
+from pathlib import Path
+
+from destaflow.training import launch
+
+
+def fake_training(calls):
+    def run(argv, num_processes=None):
+        out = argv[argv.index("--out") + 1]
+        calls.append(sorted(p.name for p in Path(out).iterdir()))
+        (Path(out) / "adapter").mkdir(exist_ok=True)
+        (Path(out) / "log.csv").write_text("step\\n1\\n")
+    return run
+
+
+def test_stale_run_is_discarded_and_a_finished_one_removed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(launch, "run_training", fake_training(calls))
+    train, valid = tmp_path / "train.parquet", tmp_path / "valid.parquet"
+    train.write_bytes(b"a")
+    valid.write_bytes(b"b")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint").mkdir()  # left by a killed run of the same inputs: kept for resuming
+    (run / "inputs.json").write_text(json.dumps({"settings": {"lr": 1}, "train": launch.file_digest(str(train)), "valid": launch.file_digest(str(valid))}, sort_keys=True))
+    launch.train_stage({"lr": 1}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
+    assert "checkpoint" in calls[-1] and not run.exists() and (tmp_path / "out" / "log.csv").exists()
+
+    run.mkdir()
+    (run / "checkpoint").mkdir()  # a killed run of other settings: not resumed
+    (run / "inputs.json").write_text("{}")
+    launch.train_stage({"lr": 2}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
+    assert "checkpoint" not in calls[-1]
