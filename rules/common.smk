@@ -3,6 +3,8 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 from destaflow.config import ConfigError, validate_config
+from destaflow.corpora.registry import READERS
+from destaflow.models.prepare import ROLES
 
 try:
     config.update(validate_config(config))
@@ -15,8 +17,6 @@ except ConfigError as error:
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.getenv("PYTHONPATH")])))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from destaflow.corpora.registry import READERS
-
 
 def repo_file(path):
     """A relative path that is not under the working directory is taken from the checkout (shipped data)."""
@@ -24,8 +24,6 @@ def repo_file(path):
 
 
 config["demo"]["sentences"] = repo_file(config["demo"]["sentences"])
-
-from destaflow.models.prepare import ROLES
 
 MODEL_ROLES = [role for role in ROLES if config["models"].get(role)]
 # extractor -> model role it loads (whisper_asr falls back to the backbone Whisper)
