@@ -21,6 +21,7 @@ include: "rules/caption.smk"
 include: "rules/trainset.smk"
 include: "rules/train.smk"
 include: "rules/finetune.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -30,4 +31,5 @@ rule all:
         "results/trainset/summary.csv",
         "results/adapter",
         ["results/finetuned"] if FINETUNE else [],
+        "results/report/validation_loss.csv",
     default_target: True

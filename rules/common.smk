@@ -116,3 +116,8 @@ def finetune_training_settings(input):
 
     caption_adapter = os.path.join(input.caption_adapter, "adapter") if "caption_adapter" in input.keys() else None
     return finetune_settings(adapter_training_settings(), config["finetune"], caption_adapter)
+
+
+def training_runs(wildcards):
+    """Training stage -> its published folder (log.csv, valid.csv)."""
+    return {"captions": "results/adapter", **({"finetuning": "results/finetuned"} if FINETUNE else {})}

@@ -14,7 +14,7 @@ def finished_run(tmp_path_factory, prepared_models):
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     stages = {"prepare_model", "synthesize_demo", "augment", "extract_attributes", "seed_transcripts", "caption", "transcribe",
-              "build_trainset", "encoder_cache", "train_adapter", "build_instruction_set", "finetune_adapter"}
+              "build_trainset", "encoder_cache", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report"}
     assert stages <= set(jobs_run(first.stderr + first.stdout))
     return workdir, config
 
@@ -41,7 +41,7 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
     workdir, config = finished_run
     config["seed"] = {"style": "quoted"}
     write_config(workdir / "tiny.yaml", config)
-    training = {"build_trainset": 1, "encoder_cache": 1, "train_adapter": 1, "finetune_adapter": 1}
+    training = {"build_trainset": 1, "encoder_cache": 1, "train_adapter": 1, "finetune_adapter": 1, "training_report": 1}
     assert run(workdir) == {"seed_transcripts": 2, "caption": 2, **training, "all": 1}
 
     config["demo"]["clips_per_voice"] = 3

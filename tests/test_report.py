@@ -1,0 +1,16 @@
+import polars as pl
+
+from destaflow.report import training_report
+
+
+def test_curves_and_first_last_validation_loss(tmp_path):
+    for stage, losses in (("captions", [3.0, 2.5]), ("finetuning", [1.2, 0.8])):
+        folder = tmp_path / stage
+        folder.mkdir()
+        pl.DataFrame({"step": [1, 2, 3, 4], "epoch": [1, 1, 2, 2], "loss": [3.5, 3.1, 2.9, 2.4], "lr": [1e-4] * 4, "tokens": [10] * 4, "seconds": [1.0] * 4}).write_csv(folder / "log.csv")
+        pl.DataFrame({"epoch": [1, 2], "step": [2, 4], "valid_loss": losses, "valid_tokens": [9, 9], "train_truncated": [0, 1], "valid_truncated": [0, 0]}).write_csv(folder / "valid.csv")
+    runs = {"captions": str(tmp_path / "captions"), "finetuning": str(tmp_path / "finetuning")}
+    table = training_report(runs, str(tmp_path / "curves.svg"), str(tmp_path / "valid.csv"))
+    assert table.select("stage", "first_epoch_valid_loss", "last_epoch_valid_loss").rows() == [("captions", 3.0, 2.5), ("finetuning", 1.2, 0.8)]
+    assert (tmp_path / "curves.svg").read_text().lstrip().startswith("<?xml")
+    assert pl.read_csv(tmp_path / "valid.csv").height == 2
