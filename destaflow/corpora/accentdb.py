@@ -14,14 +14,13 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from destaflow.corpora.base import labelled, map_label, require_paths, speaker_split
+from destaflow.corpora.base import labelled, map_label, require_paths, split_for
 
 log = logging.getLogger(__name__)
 
 CORPUS = "accentdb"
 DATA_DIR = "data"
 SPEAKER_DIR = re.compile(r"speaker_(\d+)")
-DEFAULT_SPLIT = {"train": 0.9, "valid": 0.05, "test": 0.05}
 
 
 def read(root: Path, settings: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -60,7 +59,7 @@ def clip_row(audio: Path, accent: str, speaker: str, settings: dict[str, Any]) -
         "id": f"{CORPUS}-{clip}",
         "audio_path": str(audio.absolute()),
         "speaker": speaker_id,
-        "split": speaker_split(speaker_id, settings.get("split", DEFAULT_SPLIT), settings.get("split_seed", 0)),
+        "split": split_for(speaker_id, settings),
         **labelled(accent=map_label(accent, labels.get("accent"))),
         "accentdb_accent": accent,
     }

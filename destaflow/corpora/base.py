@@ -34,6 +34,14 @@ def speaker_split(speaker: str, fractions: dict[str, float], seed: int = 0) -> s
     return "train"
 
 
+DEFAULT_SPLIT = {"train": 0.9, "valid": 0.05, "test": 0.05}
+
+
+def split_for(speaker: str, settings: dict[str, Any]) -> str:
+    """The speaker's split under a corpus entry's `split` fractions and `split_seed` (schema defaults if absent)."""
+    return speaker_split(speaker, settings.get("split") or DEFAULT_SPLIT, settings.get("split_seed", 0))
+
+
 def map_label(value: Any, mapping: dict[str, str] | None) -> str | None:
     """Map a raw corpus label into the attribute vocabulary; unmapped values pass through lower-cased."""
     if value is None:

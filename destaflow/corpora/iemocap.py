@@ -165,7 +165,7 @@ def clip_row(
         "id": f"{CORPUS}-{utterance}",
         "audio_path": str(session_dir / WAV_DIR / dialog / f"{utterance}.wav"),
         "speaker": speaker,
-        "split": base.speaker_split(speaker, split_fractions(settings), settings.get("split_seed", 0)),
+        "split": base.split_for(speaker, settings),
         **base.labelled(
             gender=label(gender, "gender", settings),
             emotion=None if raw_emotion == NO_AGREEMENT else label(raw_emotion, "emotion", settings),
@@ -186,7 +186,3 @@ def label(raw: Any, attribute: str, settings: dict[str, Any]) -> str | None:
     """Raw label -> vocabulary word; configured maps override this reader's defaults entry by entry."""
     mapping = {**DEFAULT_LABELS.get(attribute, {}), **(settings.get("labels") or {}).get(attribute, {})}
     return base.map_label(raw, mapping)
-
-
-def split_fractions(settings: dict[str, Any]) -> dict[str, float]:
-    return settings.get("split") or {"train": 0.9, "valid": 0.05, "test": 0.05}

@@ -195,7 +195,7 @@ def clip_row(item: Item, wav: Path, settings: dict[str, Any]) -> dict[str, Any]:
         "id": f"{CORPUS}-{item.name}",
         "audio_path": str(wav),
         "speaker": speaker,
-        "split": base.speaker_split(speaker, split_fractions(settings), settings.get("split_seed", 0)),
+        "split": base.split_for(speaker, settings),
         **base.labelled(
             gender=label(values.get("gender"), "gender", settings),
             pitch=label(values.get("pitch"), "pitch", settings),
@@ -214,7 +214,3 @@ def label(raw: Any, attribute: str, settings: dict[str, Any]) -> str | None:
     """Raw label -> vocabulary word; configured maps override this reader's defaults entry by entry."""
     mapping = {**DEFAULT_LABELS.get(attribute, {}), **(settings.get("labels") or {}).get(attribute, {})}
     return base.map_label(raw, mapping)
-
-
-def split_fractions(settings: dict[str, Any]) -> dict[str, float]:
-    return settings.get("split") or {"train": 0.9, "valid": 0.05, "test": 0.05}

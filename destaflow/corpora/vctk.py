@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from destaflow.corpora.base import labelled, map_label, require_paths, speaker_split
+from destaflow.corpora.base import labelled, map_label, require_paths, split_for
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,6 @@ SPEAKER_INFO = "speaker-info.txt"
 TEXT_DIR = "txt"
 AUDIO_DIR = "wav48_silence_trimmed"
 MICS = ("mic1", "mic2")
-DEFAULT_SPLIT = {"train": 0.9, "valid": 0.05, "test": 0.05}
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def clip_row(root: Path, speaker: str, utterance: str, mic: str, info: Speaker, 
         "id": f"{CORPUS}-{utterance}",
         "audio_path": str((root / AUDIO_DIR / speaker / f"{utterance}_{mic}.flac").absolute()),
         "speaker": speaker_id,
-        "split": speaker_split(speaker_id, settings.get("split", DEFAULT_SPLIT), settings.get("split_seed", 0)),
+        "split": split_for(speaker_id, settings),
         **labelled(
             gender=map_label(info.gender, labels.get("gender")),
             age=map_label(info.age, labels.get("age")),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from destaflow.corpora.base import CorpusLayoutError, labelled, map_label, require_paths, speaker_split
+from destaflow.corpora.base import CorpusLayoutError, labelled, map_label, require_paths, split_for
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,6 @@ CORPUS = "voxceleb1"
 WAV_DIR = "wav"
 META_FILE = "vox1_meta.csv"
 META_COLUMNS = ("VoxCeleb1 ID", "VGGFace1 ID", "Gender", "Nationality", "Set")
-DEFAULT_SPLIT = {"train": 0.9, "valid": 0.05, "test": 0.05}
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def clip_row(audio: Path, speaker: str, celebrity: Celebrity, settings: dict[str
         "id": f"{CORPUS}-{speaker}-{video}-{audio.stem}",
         "audio_path": str(audio.absolute()),
         "speaker": speaker_id,
-        "split": speaker_split(speaker_id, settings.get("split", DEFAULT_SPLIT), settings.get("split_seed", 0)),
+        "split": split_for(speaker_id, settings),
         **labelled(
             gender=map_label(celebrity.gender, labels.get("gender")),
             accent=map_label(celebrity.nationality, labels.get("accent")),
