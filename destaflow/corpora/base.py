@@ -54,6 +54,12 @@ def map_label(value: Any, mapping: dict[str, str] | None) -> str | None:
     return text.lower()
 
 
+def map_with_defaults(raw: Any, attribute: str, settings: dict[str, Any], defaults: dict[str, dict[str, str]]) -> str | None:
+    """Raw label -> vocabulary word; the configured map overrides a reader's default map entry by entry."""
+    mapping = {**defaults.get(attribute, {}), **(settings.get("labels") or {}).get(attribute, {})}
+    return map_label(raw, mapping)
+
+
 def probe_audio(path: Path) -> tuple[int, float]:
     """Sample rate and duration from the file header (cheap; no decoding)."""
     if not path.is_file():

@@ -183,6 +183,4 @@ def clip_row(
 
 
 def label(raw: Any, attribute: str, settings: dict[str, Any]) -> str | None:
-    """Raw label -> vocabulary word; configured maps override this reader's defaults entry by entry."""
-    mapping = {**DEFAULT_LABELS.get(attribute, {}), **(settings.get("labels") or {}).get(attribute, {})}
-    return base.map_label(raw, mapping)
+    return base.map_with_defaults(raw, attribute, settings, DEFAULT_LABELS)
