@@ -8,6 +8,7 @@ Usage: .venv/bin/python bench/caption_coverage.py --llm resources/models/llm --l
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import polars as pl
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--system", help="system message (the paper uses none)")
     parser.add_argument("--repetition-penalty", type=float)
     parser.add_argument("--show", type=int, default=2, help="example captions to print per LLM")
+    parser.add_argument("--save", help="JSON-lines file for every seed, caption and the settings, to read or rescore")
     args = parser.parse_args()
     settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens, "batch_size": args.clips}
     overrides = (("temperature", args.temperature), ("top_p", args.top_p), ("system", args.system), ("repetition_penalty", args.repetition_penalty))
@@ -65,6 +67,10 @@ def main() -> None:
         print(f"{model_name(llm)[:39]:<40}" + "".join(shares) + f"{tokens / seconds:>10.1f}")
         for seed, caption in list(zip(table["seed"], captions))[: args.show]:
             print(f"    seed: {seed}\n    caption: {caption[:300]!r}")
+        if args.save:
+            with open(args.save, "a") as out:
+                for seed, caption in zip(table["seed"], captions):
+                    out.write(json.dumps({"llm": model_name(llm), "seed": seed, "caption": caption, "settings": settings}) + "\n")
 
 
 if __name__ == "__main__":

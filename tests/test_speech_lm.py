@@ -108,6 +108,29 @@ def test_only_the_connector_learns_and_the_fast_loss_matches_the_plain_one(model
     model.eval()
 
 
+def test_the_shared_prefix_is_reused_only_while_the_llm_is_frozen(model, features):
+    tapped, mask = model.tap(features, [frames_for_duration(2.0), frames_for_duration(1.2)])
+    batch = model.build_inputs(["a cat sat", "hello"], [USER, "Who speaks?"], ["A cat.", "Someone greets you warmly."])
+    prefix = model.shared_prefix_length(batch)
+    assert prefix == int(batch["audio_slots"][0].int().argmax()) > 0
+    audio = model.audio_embeddings(tapped, mask)
+    attention_mask = batch["attention_mask"]
+    embeds = model.splice(batch, audio)
+    with torch.no_grad():
+        full = model.decode(embeds, attention_mask)
+        reused = model.decode(embeds, attention_mask, prefix)
+    assert torch.allclose(full[:, prefix:], reused, atol=1e-4)
+    other = dict(batch, input_ids=batch["input_ids"].clone())
+    other["input_ids"][1, 1] += 1
+    assert model.shared_prefix_length(other) == 0  # rows whose contexts differ share nothing
+    weight = model.llm.get_input_embeddings().weight
+    weight.requires_grad_(True)  # a trainable LLM (LoRA) needs the prefix's graph
+    try:
+        assert model.shared_prefix_length(batch) == 0
+    finally:
+        weight.requires_grad_(False)
+
+
 def test_batched_generation_equals_one_at_a_time(model, features):
     with torch.no_grad():
         audio = model.audio_embeddings(*model.tap(features, [100, 40]))

@@ -70,6 +70,7 @@ class SpeechLM(nn.Module):
         self.whisper_tokenizer = whisper_tokenizer
         self.end_of_turn_id = end_of_turn_id(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.reuse_prefix = True  # see shared_prefix_length; off only to time a reference-style loop
 
     @classmethod
     def from_pretrained(
@@ -215,8 +216,9 @@ class SpeechLM(nn.Module):
         """
         embeds = self.splice(batch, audio_embeds)
         attention_mask = batch["attention_mask"].to(embeds.device)
-        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-        next_labels = batch["labels"][:, 1:].to(embeds.device)
+        prefix = self.shared_prefix_length(batch)
+        hidden = self.decode(embeds, attention_mask, prefix)
+        next_labels = batch["labels"][:, prefix + 1 :].to(embeds.device)
         predicting = next_labels != IGNORE
         num_tokens = int(predicting.sum())
         if num_tokens == 0:  # every target cut away by the token cap: a zero loss that still has a graph
@@ -226,6 +228,35 @@ class SpeechLM(nn.Module):
         if softcap:
             logits = softcap * torch.tanh(logits / softcap)
         return F.cross_entropy(logits, next_labels[predicting]), num_tokens
+
+    def shared_prefix_length(self, batch: dict) -> int:
+        """Tokens every row shares before its first audio slot, when the LLM is frozen; else 0.
+
+        That context (system turn, audio-turn header) depends on nothing trainable, so its keys and values are
+        computed once, without a graph, and every row attends to them: the step skips the prefix's forward for
+        all but one row and its backward entirely (~14 % of a demo step). LoRA trains the LLM, so it gets 0.
+        """
+        if not self.reuse_prefix or any(p.requires_grad for p in self.llm.parameters()):
+            return 0
+        slots = batch["audio_slots"]
+        if not bool(slots.any(dim=1).all()):
+            return 0
+        starts = slots.int().argmax(dim=1)
+        length = int(starts[0])
+        ids = batch["input_ids"][:, :length]
+        if length == 0 or not bool((starts == length).all()) or not bool((ids == ids[:1]).all()):
+            return 0
+        return length if bool(batch["attention_mask"][:, :length].all()) else 0
+
+    def decode(self, embeds: Tensor, attention_mask: Tensor, prefix: int = 0) -> Tensor:
+        """Last hidden states of positions prefix.. (all positions when prefix is 0)."""
+        decoder = self.llm.get_decoder()
+        if not prefix:
+            return decoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        with torch.no_grad():
+            cache = decoder(inputs_embeds=embeds[:1, :prefix].detach(), use_cache=True).cache
+        cache.batch_repeat_interleave(embeds.shape[0])
+        return decoder(inputs_embeds=embeds[:, prefix:], attention_mask=attention_mask, cache=cache).last_hidden_state
 
     @torch.no_grad()
     def generate(self, batch: dict, audio_embeds: Tensor, **generation_kwargs) -> list[str]:
