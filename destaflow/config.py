@@ -80,3 +80,13 @@ def _check_demo(config: dict[str, Any]) -> None:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     return validate_config(yaml.safe_load(Path(path).read_text()) or {})
+
+
+def augment_sources(config: dict[str, Any]) -> list[str]:
+    """Corpora the augmented set (and the learned SNR estimator) draws clean clips from."""
+    return config["augment"]["sources"] or list(config["corpora"])
+
+
+def augment_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The augmentation library's settings: the `augment` section less its workflow-level keys."""
+    return {key: value for key, value in config["augment"].items() if key not in ("enabled", "sources")}

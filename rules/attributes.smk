@@ -24,3 +24,25 @@ rule extract_attributes:
         "../envs/attributes.yaml"
     script:
         "../scripts/extract_attributes.py"
+
+
+rule train_snr_estimator:
+    input:
+        manifests=expand("results/corpora/{corpus}.parquet", corpus=augment_sources()),
+    output:
+        directory("results/snr_estimator"),
+    params:
+        augment=augment_settings(),
+        settings=lambda wildcards, threads: {**config["attributes"]["snr_estimator"], "threads": threads},
+    log:
+        "logs/train_snr_estimator/snr_estimator.log",
+    benchmark:
+        "benchmarks/train_snr_estimator/snr_estimator.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/attributes.yaml"
+    script:
+        "../scripts/train_snr_estimator.py"

@@ -2,6 +2,7 @@ import os
 import sys
 
 sys.path.insert(0, workflow.basedir)
+import destaflow.config as config_helpers
 from destaflow.config import ConfigError, validate_config
 from destaflow.corpora.registry import READERS
 from destaflow.models.prepare import ROLES
@@ -59,12 +60,11 @@ CORPORA = list(config["corpora"]) + ([AUGMENTED] if AUGMENT["enabled"] else [])
 
 
 def augment_sources():
-    return AUGMENT["sources"] or list(config["corpora"])
+    return config_helpers.augment_sources(config)
 
 
 def augment_settings():
-    """The augmentation library's settings (the workflow-level keys stripped)."""
-    return {key: value for key, value in AUGMENT.items() if key not in ("enabled", "sources")}
+    return config_helpers.augment_settings(config)
 
 
 def corpus_manifests():
@@ -78,7 +78,10 @@ def extractors_for(corpus):
 def extractor_model_dirs(wildcards):
     """Prepared model folders the corpus's extractors load, by role."""
     roles = {"whisper"} | {EXTRACTOR_MODELS[e] for e in extractors_for(wildcards.corpus) if e in EXTRACTOR_MODELS}
-    return {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}
+    folders = {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}
+    if "learned_snr" in extractors_for(wildcards.corpus):
+        folders["snr_estimator"] = "results/snr_estimator"  # trained by the workflow itself
+    return folders
 
 
 def caption_shards(corpus):

