@@ -66,8 +66,8 @@ def report_snr(augmented: pl.DataFrame, settings: dict, estimator_dir: str, conf
     blinded = noisy.with_columns(pl.lit(None, dtype=pl.Float64).alias("snr_db"), pl.lit(None, dtype=pl.String).alias("snr_db_source"))
     if not Path(estimator_dir).exists():
         print(f"training the SNR estimator into {estimator_dir} ({settings['snr_estimator']['steps']} steps; ~6 min on 2 cores)")
-        sources = [f"results/corpora/{name}.parquet" for name in augment_sources(config)]
-        train_snr_estimator(sources, augment_settings(config), settings["snr_estimator"], estimator_dir)
+        names = settings["snr_estimator"]["sources"] or augment_sources(config)
+        train_snr_estimator([f"results/corpora/{name}.parquet" for name in names], augment_settings(config), settings["snr_estimator"], estimator_dir)
     print(f"held-out check of the estimator (valid-split mixtures): {json.loads((Path(estimator_dir) / 'metrics.json').read_text())}")
     for name in ("snr", "learned_snr"):
         extractor = build_extractor(name, settings, {"snr_estimator": estimator_dir})

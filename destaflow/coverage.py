@@ -61,7 +61,10 @@ CUES: dict[str, tuple[str, ...]] = {
 }
 ALIASES = {"medium": "normal"}  # seed values that mean the same thing
 LINKING_VERBS = r"(?:is|was|are|were|being|sounds|seems|remains)"
-NEGATION = re.compile(r"\b(?:not|no|nor|never|neither)\s+(?:\w+\s+)?$")
+NEGATIONS = r"(?:not|no|nor|never|neither)"
+NEGATION_BEFORE = re.compile(rf"\b{NEGATIONS}\s+(?:\w+\s+)?$")
+# a word inside a match: never a negation, nor a conjunction that starts another clause ("pitch is high and volume is low")
+GAP_WORD = rf"(?!{NEGATIONS}\b|and\b|but\b|while\b|or\b)\w+"
 
 
 def _alternatives(words: tuple[str, ...]) -> str:
@@ -79,7 +82,7 @@ def _patterns(attribute: str, value: str) -> tuple[re.Pattern, ...]:
         q, c = _alternatives(qualifiers), _alternatives(CUES[attribute])
         patterns += [
             re.compile(rf"\b(?:{q})(?:[ -]+\w+)?[ -]+(?:{c})\b"),  # low pitch, normal speaking speed, low-pitched
-            re.compile(rf"\b(?:{c})\b(?: \w+){{0,4}}? {LINKING_VERBS} (?:\w+ ){{0,2}}?(?:{q})\b"),  # pitch that is quite low
+            re.compile(rf"\b(?:{c})\b(?: {GAP_WORD}){{0,4}}? {LINKING_VERBS} (?:{GAP_WORD} ){{0,2}}?(?:{q})\b"),  # pitch that is quite low
             re.compile(rf"\b(?:{c})\W*:\W*(?:{q})\b"),  # Pitch: Low, **Pitch:** Low
         ]
     return tuple(patterns)
@@ -88,7 +91,7 @@ def _patterns(attribute: str, value: str) -> tuple[re.Pattern, ...]:
 def _names(text: str, attribute: str, value: str) -> bool:
     for pattern in _patterns(attribute, value):
         for match in pattern.finditer(text):
-            if not NEGATION.search(text[max(0, match.start() - 20) : match.start()]):
+            if not NEGATION_BEFORE.search(text[max(0, match.start() - 20) : match.start()]):
                 return True
     return False
 

@@ -28,19 +28,19 @@ rule extract_attributes:
 
 rule train_snr_estimator:
     input:
-        manifests=expand("results/corpora/{corpus}.parquet", corpus=augment_sources()),
+        manifests=expand("results/corpora/{corpus}.parquet", corpus=snr_estimator_sources()),
     output:
         directory("results/snr_estimator"),
     params:
         augment=augment_settings(),
-        settings=lambda wildcards, threads: {**config["attributes"]["snr_estimator"], "threads": threads},
+        settings={k: v for k, v in config["attributes"]["snr_estimator"].items() if k != "sources"},
     log:
         "logs/train_snr_estimator/snr_estimator.log",
     benchmark:
         "benchmarks/train_snr_estimator/snr_estimator.tsv"
     threads: config["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=16000,
         runtime=60,
     conda:
         "../envs/attributes.yaml"

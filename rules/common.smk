@@ -67,6 +67,10 @@ def augment_settings():
     return config_helpers.augment_settings(config)
 
 
+def snr_estimator_sources():
+    return config["attributes"]["snr_estimator"]["sources"] or augment_sources()
+
+
 def corpus_manifests():
     return expand("results/corpora/{corpus}.parquet", corpus=CORPORA)
 

