@@ -65,7 +65,7 @@ def report_snr(augmented: pl.DataFrame, settings: dict, estimator_dir: str, conf
     noisy = augmented.filter(pl.col("snr_db").is_not_null())
     blinded = noisy.with_columns(pl.lit(None, dtype=pl.Float64).alias("snr_db"), pl.lit(None, dtype=pl.String).alias("snr_db_source"))
     if not Path(estimator_dir).exists():
-        print(f"training the SNR estimator into {estimator_dir} ({settings['snr_estimator']['steps']} steps; ~6 min on 2 cores)")
+        print(f"training the SNR estimator into {estimator_dir} ({settings['snr_estimator']['steps']} steps; ~10 min on 2 cores at the default 4,000)")
         names = settings["snr_estimator"]["sources"] or augment_sources(config)
         train_snr_estimator([f"results/corpora/{name}.parquet" for name in names], augment_settings(config), settings["snr_estimator"], estimator_dir)
     print(f"held-out check of the estimator (valid-split mixtures): {json.loads((Path(estimator_dir) / 'metrics.json').read_text())}")
