@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 import soundfile as sf
 
-from conftest import require_espeak
+from conftest import espeak_clips
 from destaflow import manifest
 from destaflow.augmentation import augment_corpus, parse_settings, plan_clips, read_sources, render_clip
 from destaflow.augmentation.noise import snr_db
@@ -20,17 +20,9 @@ RATE = 16_000
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory) -> list[str]:
     """8 espeak-ng clips of 4 speakers in two splits, plus a second manifest whose one clip is unreadable."""
-    require_espeak()
-    from destaflow.corpora import espeak
-
     root = tmp_path_factory.mktemp("sources")
-    rows = []
-    for voice, split in VOICES.items():
-        for index, text in enumerate(SENTENCES):
-            samples, rate = espeak.synthesize(text, voice, 50, 170)
-            path = root / f"{voice}-{index}.wav"
-            sf.write(path, 0.9 * samples / np.max(np.abs(samples)), rate)  # loud, so mixes need the headroom gain
-            rows.append(_source_row(f"tiny-{voice}-{index}", path, voice, split, text, len(samples) / rate))
+    clips = espeak_clips(root, VOICES, SENTENCES, peak=0.9)  # loud, so mixes need the headroom gain
+    rows = [_source_row(f"tiny-{c['voice']}-{c['index']}", c["path"], c["voice"], c["split"], c["text"], c["duration"]) for c in clips]
     broken = root / "broken.wav"
     broken.write_bytes(b"not audio at all")
     paths = [str(root / "tiny.parquet"), str(root / "broken.parquet")]

@@ -15,13 +15,13 @@ from destaflow import manifest
 from destaflow.finetune import build_instruction_set, finetune_settings
 from destaflow.models.adapter import load_adapter_config, save_adapter
 from destaflow.trainset import TRAINSET_COLUMNS
-from destaflow.training.cache import EncoderCache, build_encoder_cache
+from destaflow.training.cache import EncoderCache
 from destaflow.training.checkpoint import load_adapter, load_state
 from destaflow.training.data import TapSource, read_examples
 from destaflow.training.distributed import Env, close_distributed, init_distributed
 from destaflow.training.lora import average_lora_gradients, trainable_parameters
 from destaflow.training.loop import build_model, optimiser_step, resolve_settings, resume_fingerprint, train_adapter
-from test_training import SMALL, USER, make_dataset, model_dirs
+from test_training import SMALL, USER, cached_dataset, model_dirs
 from test_training_ddp import free_port
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
@@ -130,10 +130,7 @@ def dirs(request) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, dirs) -> dict[str, Path]:
-    paths = make_dataset(tmp_path_factory.mktemp("clips"))
-    paths["cache"] = tmp_path_factory.mktemp("cache") / "encoder"
-    build_encoder_cache([str(paths["train"]), str(paths["valid"])], dirs[0], [0, 1, 2, 3], str(paths["cache"]), batch_size=4, clips_per_shard=8)
-    return paths
+    return cached_dataset(tmp_path_factory, dirs[0], clips_per_shard=8)
 
 
 def frozen_parameters(model) -> dict[str, torch.Tensor]:

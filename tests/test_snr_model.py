@@ -5,10 +5,9 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-import soundfile as sf
 import torch
 
-from conftest import require_espeak
+from conftest import espeak_clips
 from destaflow import manifest
 from destaflow.attributes.extract import build_extractor
 from destaflow.attributes.snr_model import load_snr_model, train_snr_estimator
@@ -28,18 +27,12 @@ SETTINGS = {"steps": 200, "batch_size": 8, "clips": 100, "clean_share": 0.1, "lr
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    require_espeak()
-    from destaflow.corpora import espeak
-
     root = tmp_path_factory.mktemp("snr-corpus")
-    rows = []
-    for voice, split in VOICES.items():
-        for index, text in enumerate(SENTENCES):
-            samples, rate = espeak.synthesize(text, voice, 50, 170)
-            path = root / f"{voice}-{index}.wav"
-            sf.write(path, 0.5 * samples / np.max(np.abs(samples)), rate)
-            rows.append({"id": f"{voice}-{index}", "corpus": "tiny", "audio_path": str(path), "speaker": voice, "split": split,
-                         "sample_rate": rate, "duration": len(samples) / rate, "duration_source": "dsp:sample-count"})  # fmt: skip
+    rows = [
+        {"id": f"{c['voice']}-{c['index']}", "corpus": "tiny", "audio_path": str(c["path"]), "speaker": c["voice"], "split": c["split"],
+         "sample_rate": c["sample_rate"], "duration": c["duration"], "duration_source": "dsp:sample-count"}
+        for c in espeak_clips(root, VOICES, SENTENCES, peak=0.5)
+    ]  # fmt: skip
     path = root / "tiny.parquet"
     manifest.write(pl.DataFrame(rows), path, "corpus")
     return path, rows

@@ -88,12 +88,17 @@ def dirs(request) -> tuple[str, str]:
     return model_dirs(request)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory, dirs) -> dict[str, Path]:
+def cached_dataset(tmp_path_factory, whisper_dir: str, clips_per_shard: int) -> dict[str, Path]:
+    """make_dataset's clips plus their encoder cache (taps of layers 0-3) under paths["cache"]."""
     paths = make_dataset(tmp_path_factory.mktemp("clips"))
     paths["cache"] = tmp_path_factory.mktemp("cache") / "encoder"
-    build_encoder_cache([str(paths["train"]), str(paths["valid"])], dirs[0], [0, 1, 2, 3], str(paths["cache"]), batch_size=4, clips_per_shard=4)
+    build_encoder_cache([str(paths["train"]), str(paths["valid"])], whisper_dir, [0, 1, 2, 3], str(paths["cache"]), batch_size=4, clips_per_shard=clips_per_shard)
     return paths
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, dirs) -> dict[str, Path]:
+    return cached_dataset(tmp_path_factory, dirs[0], clips_per_shard=4)
 
 
 @pytest.fixture(scope="module")
