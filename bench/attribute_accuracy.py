@@ -18,7 +18,7 @@ import polars as pl
 
 from destaflow.attributes.extract import build_extractor, extract_attributes
 from destaflow.attributes.snr_model import train_snr_estimator
-from destaflow.config import augment_settings, augment_sources, load_config
+from destaflow.config import augment_settings, load_config, snr_estimator_sources
 
 BLIND = ["gender", "speaking_speed", "volume", "pitch"]
 
@@ -66,8 +66,8 @@ def report_snr(augmented: pl.DataFrame, settings: dict, estimator_dir: str, conf
     blinded = noisy.with_columns(pl.lit(None, dtype=pl.Float64).alias("snr_db"), pl.lit(None, dtype=pl.String).alias("snr_db_source"))
     if not Path(estimator_dir).exists():
         print(f"training the SNR estimator into {estimator_dir} ({settings['snr_estimator']['steps']} steps; ~10 min on 2 cores at the default 4,000)")
-        names = settings["snr_estimator"]["sources"] or augment_sources(config)
-        train_snr_estimator([f"results/corpora/{name}.parquet" for name in names], augment_settings(config), settings["snr_estimator"], estimator_dir)
+        sources = [f"results/corpora/{name}.parquet" for name in snr_estimator_sources(config)]
+        train_snr_estimator(sources, augment_settings(config), settings["snr_estimator"], estimator_dir)
     print(f"held-out check of the estimator (valid-split mixtures): {json.loads((Path(estimator_dir) / 'metrics.json').read_text())}")
     for name in ("snr", "learned_snr"):
         extractor = build_extractor(name, settings, {"snr_estimator": estimator_dir})

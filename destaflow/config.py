@@ -90,3 +90,8 @@ def augment_sources(config: dict[str, Any]) -> list[str]:
 def augment_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The augmentation library's settings: the `augment` section less its workflow-level keys."""
     return {key: value for key, value in config["augment"].items() if key not in ("enabled", "sources")}
+
+
+def snr_estimator_sources(config: dict[str, Any]) -> list[str]:
+    """Corpora whose training clips are the learned SNR estimator's clean speech."""
+    return config["attributes"]["snr_estimator"]["sources"] or augment_sources(config)

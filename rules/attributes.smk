@@ -33,7 +33,7 @@ rule train_snr_estimator:
         directory("results/snr_estimator"),
     params:
         augment=augment_settings(),
-        settings={k: v for k, v in config["attributes"]["snr_estimator"].items() if k != "sources"},
+        settings=config["attributes"]["snr_estimator"],
     log:
         "logs/train_snr_estimator/snr_estimator.log",
     benchmark:

@@ -68,7 +68,7 @@ def augment_settings():
 
 
 def snr_estimator_sources():
-    return config["attributes"]["snr_estimator"]["sources"] or augment_sources()
+    return config_helpers.snr_estimator_sources(config)
 
 
 def corpus_manifests():
