@@ -22,6 +22,7 @@ include: "rules/trainset.smk"
 include: "rules/train.smk"
 include: "rules/finetune.smk"
 include: "rules/report.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
@@ -32,4 +33,5 @@ rule all:
         "results/adapter",
         ["results/finetuned"] if FINETUNE else [],
         "results/report/validation_loss.csv",
+        evaluation_targets(),
     default_target: True

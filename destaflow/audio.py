@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -37,8 +38,13 @@ def load_audio(path: str | Path, target_rate: int = TARGET_RATE) -> Audio:
     path = Path(path)
     if not path.exists():
         raise AudioError("missing file")
+    return decode_audio(str(path), target_rate)
+
+
+def decode_audio(source: str | BinaryIO, target_rate: int = TARGET_RATE) -> Audio:
+    """Decode a file path or an open binary stream (e.g. a dataset row's audio bytes in a BytesIO)."""
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile reports corrupt headers, unknown containers, ... as various types
         raise AudioError(f"undecodable: {str(error).splitlines()[0][:200]}") from None
     if data.shape[0] == 0:

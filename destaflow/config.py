@@ -95,3 +95,8 @@ def augment_settings(config: dict[str, Any]) -> dict[str, Any]:
 def snr_estimator_sources(config: dict[str, Any]) -> list[str]:
     """Corpora whose training clips are the learned SNR estimator's clean speech."""
     return config["attributes"]["snr_estimator"]["sources"] or augment_sources(config)
+
+
+def room_ranges(config: dict[str, Any]) -> dict[str, Any]:
+    """Shoebox ranges for simulated reverberation (the augmentation's rooms, also used by the demo benchmark)."""
+    return config["augment"]["room"]

@@ -25,6 +25,7 @@ LongAudioWarning that names it and says what was cut.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Sequence
@@ -240,6 +241,16 @@ class DestaModel:
         tapped, frame_mask = self.speech_lm.tap(log_mel_features(self.feature_extractor, heads), frames)
         return self.speech_lm.audio_embeddings(tapped, frame_mask), self.transcribe_windows(windows)
 
+    def encode_distinct(self, clips: Sequence[Clip]) -> tuple[Tensor, list[str]]:
+        """encode_audio, running each distinct clip once (one clip asked several questions in one batch)."""
+        keys = [hashlib.sha1(clip.samples.tobytes()).digest() for clip in clips]
+        first = {key: n for n, key in reversed(list(enumerate(keys)))}
+        distinct = list(dict.fromkeys(keys))
+        embeds, transcripts = self.encode_audio([clips[first[key]] for key in distinct])
+        position = {key: n for n, key in enumerate(distinct)}
+        rows = [position[key] for key in keys]
+        return embeds[rows], [transcripts[row] for row in rows]
+
     def transcribe_windows(self, windows: Sequence[Sequence[np.ndarray]]) -> list[str]:
         """One transcript per clip: its windows transcribed in batches and joined with spaces."""
         flat = [window for pieces in windows for window in pieces]
@@ -297,7 +308,7 @@ class DestaModel:
             [clip_from_content(content, n) for n, content in enumerate(audio_contents(messages), start=1)]
             for messages in conversations
         ]
-        audio_embeds, flat_transcripts = self.encode_audio([clip for clips in per_conversation for clip in clips])
+        audio_embeds, flat_transcripts = self.encode_distinct([clip for clips in per_conversation for clip in clips])
         transcriptions, start = [], 0
         for clips in per_conversation:
             transcriptions.append(flat_transcripts[start : start + len(clips)])

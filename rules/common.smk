@@ -38,9 +38,16 @@ _missing_roots = [
     f"augment.{key}: {config['augment'][key]}"
     for key in ("noise_dir", "rir_dir")
     if config["augment"]["enabled"] and config["augment"][key] and not os.path.isdir(config["augment"][key])
+] + [
+    f"evaluation.benchmarks.{name}.path: {benchmark['path']}"
+    for name, benchmark in config["evaluation"]["benchmarks"].items()
+    if config["evaluation"]["enabled"] and benchmark["path"] and not os.path.isdir(benchmark["path"])
 ]
 if _missing_roots:
     raise WorkflowError("corpus folders do not exist: " + "; ".join(_missing_roots))
+_unbuilt = [name for name, b in config["evaluation"]["benchmarks"].items() if not b["path"] and name != "demo"]
+if config["evaluation"]["enabled"] and _unbuilt:
+    raise WorkflowError(f"evaluation.benchmarks.{_unbuilt[0]} needs a path (only `demo` is built by the workflow)")
 
 
 def model_dirs():
@@ -128,3 +135,34 @@ def finetune_training_settings(input):
 def training_runs(wildcards):
     """Training stage -> its published folder (log.csv, valid.csv)."""
     return {"captions": "results/adapter", **({"finetuning": "results/finetuned"} if FINETUNE else {})}
+
+
+# ---- scoring -------------------------------------------------------------------------------------------
+
+EVALUATION = config["evaluation"]
+SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "text_llm": "text_llm"}
+EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
+
+
+def benchmark_dir(wildcards):
+    path = EVALUATION["benchmarks"][wildcards.benchmark]["path"]
+    return path or f"results/benchmarks/{wildcards.benchmark}"
+
+
+def benchmark_settings(name):
+    keys = ("two_audio", "seed", "batch_size", "max_new_tokens")
+    return {**{key: EVALUATION[key] for key in keys}, **EVALUATION["benchmarks"][name]}
+
+
+def system_inputs(wildcards):
+    """What a system answers with: the adapter folder for the speech LM, the backbones for the cascades."""
+    adapters = {"desta2": "results/adapter", "desta2_finetuned": "results/finetuned"}
+    if wildcards.system in adapters:
+        return {"adapter": adapters[wildcards.system], "whisper": "resources/models/whisper", "llm": "resources/models/llm"}
+    return {"whisper": "resources/models/whisper", "llm": "resources/models/llm"}
+
+
+def evaluation_targets():
+    if not EVALUATION["enabled"]:
+        return []
+    return expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"]))

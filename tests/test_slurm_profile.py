@@ -26,6 +26,8 @@ def paper_config_on_empty_corpora(tmp_path):
             corpus["audio_root"] = corpus["root"] + "/audio"
     config["augment"]["noise_dir"] = str(tmp_path / "corpora" / "musan")
     (tmp_path / "corpora" / "musan").mkdir()
+    config["evaluation"]["benchmarks"]["dynamic_superb"]["path"] = str(tmp_path / "DynamicSuperb")
+    (tmp_path / "DynamicSuperb").mkdir()
     return write_config(tmp_path / "paper.yaml", config)
 
 
@@ -57,6 +59,8 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     (finetuning,) = jobs["finetune_adapter"]
     assert finetuning["gpu"] == "2" and finetuning["runtime"] == "720"
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
+    assert len(jobs["answer_benchmark"]) == 4 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
+    assert "build_demo_benchmark" not in jobs and len(jobs["evaluation_report"]) == 1
 
 
 def test_missing_corpus_root_is_reported_before_any_job(tmp_path):

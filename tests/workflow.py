@@ -68,4 +68,5 @@ def tiny_demo_config(models: dict[str, Path]) -> dict:
         "transcribe": {"batch_size": 8},
         "connector": {"num_queries": 8},
         "train": {"epochs": 1, "eval_samples": 1, "sample_tokens": 4, "valid_limit": 4, "warmup_steps": 2},
+        "evaluation": {"demo_benchmark": {"clips_per_speaker": 2}, "max_new_tokens": 8},
     }

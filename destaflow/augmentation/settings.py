@@ -65,7 +65,7 @@ def parse_settings(settings: Mapping[str, Any]) -> AugmentSettings:
         reverb_probability=_probability(values["reverb_probability"], "reverb_probability"),
         noise_probability=_probability(values["noise_probability"], "noise_probability"),
         rir_dir=values["rir_dir"],
-        room=None if values["room"] is None else _room(values["room"]),
+        room=None if values["room"] is None else parse_room(values["room"]),
     )
     _check_consistency(parsed)
     return parsed
@@ -116,7 +116,7 @@ def _noise_types(value: Any) -> tuple[str, ...]:
     return types
 
 
-def _room(value: Mapping[str, Any]) -> RoomRanges:
+def parse_room(value: Mapping[str, Any]) -> RoomRanges:
     unknown = set(value) - set(ROOM_KEYS)
     missing = set(ROOM_KEYS) - set(value)
     if unknown or missing:

@@ -1,0 +1,153 @@
+"""Answers of each evaluated system to benchmark items, as one table per system.
+
+Systems (Table I's rows):
+    speech_lm   the trained speech LM (adapter folder): audio in, answer out
+    asr_llm     cascade: the backbone Whisper's transcript in the audio turn, the text LLM answers
+    text_llm    the text LLM with the instruction alone (no audio at all): the floor any audio use must beat
+
+The cascades use the same chat template as training (destaflow.template), so the LLM sees the transcript
+where the speech LM sees audio embeddings + transcript. Decoding is greedy everywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from destaflow.audio import TARGET_RATE, AudioError
+from destaflow.evaluation.dynamic_superb import Item, input_keys, model_inputs
+from destaflow.runtime import chunks
+from destaflow.template import render
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("speech_lm", "asr_llm", "text_llm")
+ANSWER_SCHEMA = {
+    "id": pl.String, "instance": pl.String, "dimension": pl.String, "instruction": pl.String, "label": pl.String,
+    "options": pl.List(pl.String), "answer": pl.String, "transcript": pl.String, "error": pl.String,
+    "system": pl.String, "two_audio": pl.String,
+}
+
+
+def answer_table(items: Sequence[Item], answers: Sequence[str | None], transcripts: Sequence[str | None],
+                 errors: Sequence[str | None], system: str, two_audio: str) -> pl.DataFrame:
+    rows = [
+        {"id": item.id, "instance": item.instance, "dimension": item.dimension, "instruction": item.instruction,
+         "label": item.label, "options": item.options, "answer": answer, "transcript": transcript, "error": error,
+         "system": system, "two_audio": two_audio}
+        for item, answer, transcript, error in zip(items, answers, transcripts, errors, strict=True)
+    ]
+    return pl.DataFrame(rows, schema=ANSWER_SCHEMA)
+
+
+def decode_or_reason(item: Item, two_audio: str) -> tuple[list[np.ndarray] | None, str | None]:
+    """The item's model inputs, or None and the reason when its audio cannot be decoded (it stays, unanswered)."""
+    try:
+        return model_inputs(item, two_audio), None
+    except AudioError as error:
+        log.warning("item %s: %s", item.id, error)
+        return None, f"audio: {error}"
+
+
+def grouped_by_audio(items: Sequence[Item], two_audio: str) -> list[int]:
+    """Item indices with items on the same audio next to each other, so a batch encodes each clip once."""
+    return sorted(range(len(items)), key=lambda i: input_keys(items[i], two_audio))
+
+
+# ---- the speech LM ------------------------------------------------------------------------------------
+
+
+def speech_lm_answers(adapter_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
+                      llm: str | None = None, whisper: str | None = None) -> pl.DataFrame:
+    from destaflow.inference import DestaModel
+
+    model = DestaModel.from_pretrained(adapter_dir, whisper=whisper, llm=llm)
+    answers: list[str | None] = [None] * len(items)
+    errors: list[str | None] = [None] * len(items)
+    with tqdm(total=len(items), desc="speech LM answers", unit="item") as progress:
+        for group in chunks(grouped_by_audio(items, two_audio), batch_size):
+            conversations, answerable = [], []
+            for i in group:
+                audios, errors[i] = decode_or_reason(items[i], two_audio)
+                if audios is not None:
+                    answerable.append(i)
+                    conversations.append([{"role": "audio", "content": (a, TARGET_RATE)} for a in audios] + [{"role": "user", "content": items[i].instruction}])
+            if conversations:
+                for i, answer in zip(answerable, model.batch_chat(conversations, batch_size=len(conversations), max_new_tokens=max_new_tokens)):
+                    answers[i] = answer
+            progress.update(len(group))
+    return answer_table(items, answers, [None] * len(items), errors, "speech_lm", two_audio)
+
+
+# ---- cascades -----------------------------------------------------------------------------------------
+
+
+def transcripts_of(items: Sequence[Item], two_audio: str, whisper_dir: str, batch_size: int) -> tuple[list[list[str] | None], list[str | None]]:
+    """Whisper transcripts of every item's inputs (each distinct audio transcribed once), or the decoding error."""
+    from destaflow.asr import load_whisper, transcribe
+
+    processor, model = load_whisper(whisper_dir)
+    texts: dict[str, str] = {}
+    transcripts: list[list[str] | None] = [None] * len(items)
+    errors: list[str | None] = [None] * len(items)
+    with tqdm(total=len(items), desc="cascade transcripts", unit="item") as progress:
+        for group in chunks(grouped_by_audio(items, two_audio), batch_size):
+            pending: dict[str, np.ndarray] = {}
+            for i in group:
+                audios, errors[i] = decode_or_reason(items[i], two_audio)
+                if audios is not None:
+                    pending.update((k, a) for k, a in zip(input_keys(items[i], two_audio), audios) if k not in texts)
+            texts.update(zip(pending, transcribe(list(pending.values()), processor, model, batch_size)))
+            for i in group:
+                if errors[i] is None:
+                    transcripts[i] = [texts[k] for k in input_keys(items[i], two_audio)]
+            progress.update(len(group))
+    return transcripts, errors
+
+
+def cascade_prompt(tokenizer, instruction: str, transcripts: list[str] | None) -> str:
+    """The training template with each audio turn carrying text only; no audio turn for the text-only LLM."""
+    turns = [{"role": "audio", "content": text or "(no speech recognised)"} for text in transcripts or []]
+    return render(tokenizer, turns + [{"role": "user", "content": instruction}])
+
+
+def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_tokens: int, llm_settings: dict | None = None) -> list[str | None]:
+    """Greedy answers of the text LLM (in-process, or the caption stage's OpenAI-compatible endpoint settings)."""
+    from destaflow.captioning.backends import GenerationFailed, build_backend
+
+    settings = {"backend": "transformers", "endpoint": {}, **(llm_settings or {}),
+                "max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
+    backend = build_backend(llm_dir, settings)
+    answers: list[str | None] = []
+    try:
+        for group in tqdm(list(chunks(list(prompts), batch_size)), desc="text LLM answers", unit="batch"):
+            answers += [None if isinstance(o, GenerationFailed) else o.text.strip() for o in backend.generate(group, 0)]
+    finally:
+        backend.close()
+    return answers
+
+
+def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
+                    whisper_dir: str | None = None, llm_settings: dict | None = None) -> pl.DataFrame:
+    from destaflow.captioning.backends import load_tokenizer
+
+    if system not in ("asr_llm", "text_llm"):
+        raise ValueError(f"unknown cascade system {system!r}")
+    if system == "asr_llm":
+        transcripts, errors = transcripts_of(items, two_audio, whisper_dir, batch_size)
+    else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
+        transcripts, errors = [[] for _ in items], [None] * len(items)
+    tokenizer = load_tokenizer(llm_dir)
+    answerable = [i for i, t in enumerate(transcripts) if t is not None]
+    prompts = [cascade_prompt(tokenizer, items[i].instruction, transcripts[i]) for i in answerable]
+    answers: list[str | None] = [None] * len(items)
+    for i, answer in zip(answerable, llm_answers(llm_dir, prompts, batch_size, max_new_tokens, llm_settings)):
+        answers[i] = answer
+        if answer is None:
+            errors[i] = "llm: generation failed"
+    shown = [" | ".join(t) if t else None for t in transcripts]
+    return answer_table(items, answers, shown, errors, system, two_audio)

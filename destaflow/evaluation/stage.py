@@ -1,0 +1,68 @@
+"""The scoring stage's entry points: answer a benchmark with one system, score the answers, build the tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from destaflow.atomic import atomic_path
+from destaflow.evaluation.answers import SYSTEMS, cascade_answers, speech_lm_answers
+from destaflow.evaluation.dynamic_superb import load_benchmark
+from destaflow.evaluation.dynamic_superb_instances import INSTANCES
+from destaflow.evaluation.judges import YES_NO, JudgeCache, build_judge
+from destaflow.evaluation.scoring import score_items, summarise
+
+log = logging.getLogger(__name__)
+
+
+def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
+                     adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
+                     llm_settings: dict | None = None, threads: int | None = None) -> pl.DataFrame:
+    """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if kind not in SYSTEMS:
+        raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
+    items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
+    log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings["max_per_instance"], settings["seed"])
+    common = {"two_audio": settings["two_audio"], "batch_size": settings["batch_size"], "max_new_tokens": settings["max_new_tokens"]}
+    if kind == "speech_lm":
+        table = speech_lm_answers(adapter_dir, items, **common)
+    else:
+        table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, **common)
+    table = table.with_columns(pl.lit(system).alias("system"))
+    assert table.height == len(items), "every item keeps a row, answered or not"
+    unanswered = table.filter(pl.col("answer").is_null()).height
+    log.info("%s: %d items, %d answered, %d without an answer (reason in `error`)", system, table.height, table.height - unanswered, unanswered)
+    with atomic_path(out_path) as tmp:
+        table.write_parquet(tmp)
+    return table
+
+
+def score_benchmark(answers_path: str, scored_path: str, summary_path: str, judge_settings: dict, cache_path: str,
+                    dataset: str, max_per_instance: int | None) -> pl.DataFrame:
+    answers = pl.read_parquet(answers_path)
+    judge = build_judge(judge_settings)
+    cache = JudgeCache(cache_path) if judge is not None else None
+    try:
+        scored, counts = score_items(answers, judge, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    if judge is not None:
+        log.info("judge %s: %d calls, %d from cache, %d failed", judge.model, counts.calls, counts.cached, counts.failures)
+    revisions = {i: INSTANCES[i].revision for i in answers["instance"].unique() if i in INSTANCES}
+    provenance = {"judge_model": judge.model if judge else None, "prompt_id": YES_NO.id, "dataset": dataset,
+                  "revision": None, "max_per_instance": max_per_instance}
+    summary = summarise(scored, provenance).with_columns(
+        pl.col("instance").replace_strict(revisions, default=None, return_dtype=pl.String).alias("revision")
+    )
+    with atomic_path(scored_path) as tmp:
+        scored.write_parquet(tmp)
+    with atomic_path(summary_path) as tmp:
+        summary.write_csv(tmp)
+    return summary

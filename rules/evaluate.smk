@@ -1,0 +1,86 @@
+# Scoring (paper Tables I and IV): benchmarks in Dynamic-SUPERB's format, each system's answers, rule (and
+# judge) scores per instance, and the report's dimension tables next to the paper's numbers.
+
+
+wildcard_constraints:
+    system="|".join(SYSTEM_KINDS),
+    benchmark="|".join(EVALUATION["benchmarks"]),
+
+
+rule build_demo_benchmark:
+    input:
+        manifests=expand("results/attributes/{corpus}.parquet", corpus=list(config["corpora"])),
+    output:
+        directory("results/benchmarks/demo"),
+    params:
+        tasks=config["evaluation"]["demo_benchmark"]["tasks"],
+        seed=config["evaluation"]["demo_benchmark"]["seed"],
+        per_speaker=config["evaluation"]["demo_benchmark"]["clips_per_speaker"],
+        room=config_helpers.room_ranges(config),
+    log:
+        "logs/build_demo_benchmark/build_demo_benchmark.log",
+    benchmark:
+        "benchmarks/build_demo_benchmark/build_demo_benchmark.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/build_demo_benchmark.py"
+
+
+rule answer_benchmark:
+    input:
+        unpack(system_inputs),
+        benchmark=benchmark_dir,
+    output:
+        "results/evaluation/{benchmark}/{system}/answers.parquet",
+    params:
+        kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
+        llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+    log:
+        "logs/answer_benchmark/{benchmark}-{system}.log",
+    benchmark:
+        "benchmarks/answer_benchmark/{benchmark}-{system}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/answer_benchmark.py"
+
+
+rule score_benchmark:
+    input:
+        "results/evaluation/{benchmark}/{system}/answers.parquet",
+    output:
+        scored="results/evaluation/{benchmark}/{system}/scored.parquet",
+        summary="results/evaluation/{benchmark}/{system}/scores.csv",
+    params:
+        judge=config["evaluation"]["judge"],
+        cache="results/evaluation/judge_cache.sqlite",
+        max_per_instance=lambda wildcards: benchmark_settings(wildcards.benchmark)["max_per_instance"],
+    log:
+        "logs/score_benchmark/{benchmark}-{system}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/score_benchmark.py"
+
+
+rule evaluation_report:
+    input:
+        lambda wildcards: expand("results/evaluation/{benchmark}/{system}/scores.csv", benchmark=wildcards.benchmark, system=EVALUATED_SYSTEMS),
+    output:
+        dimensions=report("results/report/{benchmark}_dimensions.csv", caption="../report/dimensions.rst", category="Scores", subcategory="{benchmark}"),
+        instances=report("results/report/{benchmark}_instances.csv", caption="../report/instances.rst", category="Scores", subcategory="{benchmark}"),
+        figure=report("results/report/{benchmark}_dimensions.svg", caption="../report/dimensions_figure.rst", category="Scores", subcategory="{benchmark}"),
+    params:
+        metric=config["evaluation"]["metric"],
+    log:
+        "logs/evaluation_report/{benchmark}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/evaluation_report.py"

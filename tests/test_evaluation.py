@@ -1,0 +1,339 @@
+"""Scoring: loaders on fixtures in the benchmarks' own formats, rule scorers, judges against a fake endpoint."""
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import polars as pl
+import pytest
+import soundfile as sf
+
+from conftest import SHARED
+from destaflow.evaluation import rules
+from destaflow.evaluation.air_bench import load_chat, score_chat
+from destaflow.evaluation.dynamic_superb import load_benchmark, model_inputs, sampled_indices
+from destaflow.evaluation.dynamic_superb_instances import DESTA2_48, DIMENSIONS, INSTANCES
+from destaflow.evaluation.judges import JudgeCache, OpenAIChatJudge, parse_two_scores, parse_yes_no
+from destaflow.evaluation.scoring import dimension_table, score_items, summarise
+
+FIXTURES = SHARED / "reference" / "fixtures"
+
+
+def wav(seconds: float, rate: int = 16000, frequency: float = 220.0) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.3 * np.sin(2 * np.pi * frequency * t), rate, format="WAV")
+    return buffer.getvalue()
+
+
+# ---- the phase-1 instance table ---------------------------------------------------------------------------
+
+
+def test_instance_table_has_the_48_speech_instances_by_dimension():
+    assert len(INSTANCES) == 55 and len(DESTA2_48) == 48
+    counts = {d: sum(INSTANCES[n].dimension == d for n in DESTA2_48) for d in DIMENSIONS}
+    assert counts == {"CON": 11, "SEM": 6, "PAR": 7, "DEG": 19, "SPK": 5}
+    assert INSTANCES["SpeakerVerification_VCTK"].two_audio and not INSTANCES["NoiseDetection_VCTK_MUSAN-Music"].two_audio
+
+
+# ---- rules ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "instruction, options",
+    [
+        ("Is it noisy? The answer could be clean or noisy.", ["clean", "noisy"]),
+        ("How fast? The answer could be slow, normal, or fast.", ["slow", "normal", "fast"]),
+        ("Options: yes/no", ["yes", "no"]),
+        ("Transcribe the audio.", None),
+    ],
+)
+def test_options_are_read_from_the_instruction(instruction, options):
+    assert rules.parse_options(instruction) == options
+
+
+def test_rules_count_no_option_or_several_as_wrong():
+    options = ["female", "male"]
+    assert rules.score("exclusive", "The speaker is a woman, female.", "female", options)
+    assert not rules.score("exclusive", "It could be female or male.", "female", options)  # several
+    assert not rules.score("exclusive", "I cannot tell.", "female", options)  # none
+    assert not rules.score("exclusive", "male", "female", options)  # "male" is not inside "female" word-wise
+    assert rules.score("contains", "It could be female or male.", "female", options)
+    assert not rules.score("exact", "Female.", "female", options) and rules.score("exact", " FEMALE ", "female", options)
+    # a longer option containing the label: "very fast" is not "fast"
+    assert not rules.score("exclusive", "It is very fast.", "fast", ["slow", "fast", "very fast"])
+    assert rules.score("exclusive", "Rather fast.", "fast", ["slow", "fast", "very fast"])
+
+
+def test_label_quirks_are_normalised():
+    assert rules.score("contains", "There is no emotion here.", "no_emotion", None)
+    assert rules.score("exclusive", "Yes, it is sarcastic.", True, ["yes", "no"])
+    assert rules.score("contains", "The SNR is 0.4.", "0.4", None)
+
+
+# ---- Dynamic-SUPERB loader --------------------------------------------------------------------------------
+
+
+def write_instance(root, name, rows, layout):
+    import datasets
+
+    audio = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    features = {"file": datasets.Value("string"), "audio": audio, "instruction": datasets.Value("string"), "label": datasets.Value("string")}
+    for optional in ("text", "audio2"):
+        if any(optional in r for r in rows):
+            features[optional] = audio if optional == "audio2" else datasets.Value("string")
+    table = {k: [r.get(k) for r in rows] for k in features}
+    dataset = datasets.Dataset.from_dict(table, features=datasets.Features(features))
+    for column in ("audio", "audio2"):
+        if column in features:
+            dataset = dataset.cast_column(column, datasets.Audio(sampling_rate=16000))
+    folder = root / name
+    if layout == "save_to_disk":
+        datasets.DatasetDict({"test": dataset}).save_to_disk(str(folder))
+    else:  # a hub snapshot: data/test-00000-of-00001.parquet
+        (folder / "data").mkdir(parents=True)
+        dataset.to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+
+
+@pytest.mark.parametrize("layout", ["save_to_disk", "snapshot"])
+def test_dynamic_superb_loader_reads_both_layouts(tmp_path, layout):
+    clip = {"bytes": wav(1.0, rate=22050), "path": "a.wav"}
+    write_instance(tmp_path, "SpeechTextMatching_LJSpeech", [
+        {"file": "a.wav", "audio": clip, "instruction": "Does the speech match the text? The answer could be yes or no.", "label": "yes", "text": "hello there"},
+        {"file": "b.wav", "audio": clip, "instruction": "Does the speech match the text? The answer could be yes or no.", "label": "no", "text": "other words"},
+    ], layout)
+    write_instance(tmp_path, "SpeakerVerification_VCTK", [
+        {"file": "c.wav", "audio": {"bytes": wav(20.0), "path": "c.wav"}, "audio2": {"bytes": wav(3.0, 8000), "path": "d.wav"},
+         "instruction": "Same speaker? The answer could be yes or no.", "label": "True"},
+    ], layout)
+    items = load_benchmark(tmp_path, ["SpeechTextMatching_LJSpeech", "SpeakerVerification_VCTK"])
+    assert [i.id for i in items] == ["SpeechTextMatching_LJSpeech/0", "SpeechTextMatching_LJSpeech/1", "SpeakerVerification_VCTK/0"]
+    assert items[0].instruction.endswith('\nText: "hello there"') and items[0].dimension == "CON"
+    assert items[0].options == ["yes", "no"]
+    (resampled,) = model_inputs(items[0], "native")
+    assert resampled.dtype == np.float32 and len(resampled) == 16000  # 22.05 kHz -> 16 kHz
+    pair = items[2]
+    native = model_inputs(pair, "native")
+    assert [len(a) for a in native] == [320000, 48000]
+    (joined,) = model_inputs(pair, "concat")  # 15 s of each, the second zero-padded
+    assert len(joined) == 480000 and not joined[240000 + 48000 :].any()
+    assert pair.dimension == "SPK" and rules.score("exclusive", "Yes.", pair.label, pair.options)
+
+
+def test_subsample_is_seeded_per_instance():
+    first = sampled_indices(300, 20, seed=3, instance="A")
+    assert first == sampled_indices(300, 20, seed=3, instance="A") and len(set(first)) == 20
+    assert first != sampled_indices(300, 20, seed=3, instance="B") and first != sampled_indices(300, 20, seed=4, instance="A")
+    assert sampled_indices(5, 20, seed=3, instance="A") == list(range(5))
+
+
+def test_unknown_instance_and_missing_folder_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown Dynamic-SUPERB instance"):
+        load_benchmark(tmp_path, ["NotATask_X"])
+    with pytest.raises(FileNotFoundError, match="AccentClassification_AccentdbExtended not found"):
+        load_benchmark(tmp_path, ["AccentClassification_AccentdbExtended"])
+
+
+# ---- scoring and aggregation ------------------------------------------------------------------------------
+
+
+def answers_table(rows):
+    schema = {"id": pl.String, "instance": pl.String, "dimension": pl.String, "instruction": pl.String, "label": pl.String,
+              "options": pl.List(pl.String), "answer": pl.String, "system": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def test_unanswered_items_stay_in_the_denominator_and_dimensions_average_instances():
+    q = "Gender? The answer could be female or male."
+    rows = [
+        {"id": "g/0", "instance": "g", "dimension": "PAR", "instruction": q, "label": "female", "options": ["female", "male"], "answer": "Female.", "system": "s"},
+        {"id": "g/1", "instance": "g", "dimension": "PAR", "instruction": q, "label": "male", "options": ["female", "male"], "answer": None, "system": "s"},
+        {"id": "h/0", "instance": "h", "dimension": "PAR", "instruction": q, "label": "male", "options": ["female", "male"], "answer": "male", "system": "s"},
+        {"id": "n/0", "instance": "n", "dimension": "DEG", "instruction": q, "label": "male", "options": ["female", "male"], "answer": "female or male", "system": "s"},
+    ]
+    scored, _ = score_items(answers_table(rows))
+    summary = summarise(scored, {"dataset": "t", "max_per_instance": None})
+    by_instance = {r["instance"]: r for r in summary.to_dicts()}
+    assert by_instance["g"]["n"] == 2 and by_instance["g"]["answered"] == 1 and by_instance["g"]["exclusive"] == 50.0
+    assert by_instance["n"]["exclusive"] == 0.0 and by_instance["n"]["contains"] == 100.0
+    table = dimension_table(summary, "exclusive", list(DIMENSIONS)).row(0, named=True)
+    assert table["PAR"] == 75.0 and table["DEG"] == 0.0 and table["ALL"] == 50.0 and table["CON"] is None
+
+
+# ---- judges against a fake OpenAI-compatible endpoint --------------------------------------------------------
+
+
+class FakeJudgeServer:
+    """/v1/chat/completions answering from a function of the user message; fails the first `fail_first` calls."""
+
+    def __init__(self, reply, fail_first: int = 0) -> None:
+        self.reply, self.fail_first, self.calls = reply, fail_first, []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with owner.lock:
+                    owner.calls.append(body)
+                    number = len(owner.calls)
+                if number <= owner.fail_first:
+                    status, payload = 503, {"error": "busy"}
+                else:
+                    status, payload = 200, {"choices": [{"message": {"role": "assistant", "content": owner.reply(body["messages"][-1]["content"])}}]}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    "reply, verdict",
+    [("Reasoning...\nResult: YES", True), ("Result: NO", False), ("result: yes, then Result: NO", False),
+     ("**Result:** YES", True), ("Result: MAYBE", None), ("I think it is right.", None), ("", None)],
+)
+def test_yes_no_parsing_is_strict(reply, verdict):
+    assert parse_yes_no(reply) is verdict
+
+
+@pytest.mark.parametrize(
+    "reply, scores",
+    [("7 8", (7, 8)), ("10 1\nbecause", (10, 1)), ("7, 8", None), ("7 8 9", None), ("0 5", None), ("11 3", None), ("Scores: 7 8", None)],
+)
+def test_two_score_parsing_is_strict(reply, scores):
+    assert parse_two_scores(reply) == scores
+
+
+def test_judge_verdicts_are_cached_and_parse_failures_count_as_wrong(tmp_path):
+    def reply(user):
+        if "GARBLED" in user:
+            return "Looks fine to me."
+        return "Result: YES" if "Model's Response: female" in user else "Result: NO"
+
+    q = "Gender? The answer could be female or male."
+    rows = [
+        {"id": f"g/{i}", "instance": "g", "dimension": "PAR", "instruction": q, "label": "female", "options": ["female", "male"], "answer": answer, "system": "s"}
+        for i, answer in enumerate(["female", "male", "GARBLED", None])
+    ]
+    cache_path = tmp_path / "cache.sqlite"
+    with FakeJudgeServer(reply, fail_first=1) as server:
+        judge = OpenAIChatJudge(server.base_url, "fake-judge", timeout_s=5, max_retries=2, backoff_s=0.01)
+        cache = JudgeCache(cache_path)
+        scored, counts = score_items(answers_table(rows), judge, cache)
+        assert counts.calls == 3 and counts.failures == 0 and len(server.calls) == 4  # one 503 retried
+        assert all(call["temperature"] == 0 and call["model"] == "fake-judge" for call in server.calls)
+        assert server.calls[-1]["messages"][0]["role"] == "system"
+        rescored, again = score_items(answers_table(rows), judge, cache)
+        assert again.cached == 3 and len(server.calls) == 4  # nothing asked twice
+        cache.close()
+    assert scored["judge"].to_list() == [True, False, None, None]
+    assert rescored["judge"].to_list() == scored["judge"].to_list()
+    summary = summarise(scored, {"judge_model": "fake-judge", "prompt_id": "desta-yes-no@1", "dataset": "t", "max_per_instance": 10}).row(0, named=True)
+    assert summary["judge"] == 25.0 and summary["judge_unparsed"] == 1 and summary["n"] == 4
+    assert summary["judge_model"] == "fake-judge" and summary["judge_prompt"] == "desta-yes-no@1" and summary["max_per_instance"] == 10
+
+
+def test_unreachable_judge_is_a_counted_failure(tmp_path):
+    judge = OpenAIChatJudge("http://127.0.0.1:9/v1", "nobody", timeout_s=0.5, max_retries=1, backoff_s=0.01)
+    rows = [{"id": "g/0", "instance": "g", "dimension": "PAR", "instruction": "Q", "label": "a", "options": None, "answer": "a", "system": "s"}]
+    scored, counts = score_items(answers_table(rows), judge, JudgeCache(tmp_path / "c.sqlite"))
+    assert counts.failures == 1 and scored["judge"].to_list() == [None] and scored["judge_reply"].to_list() == [None]
+
+
+# ---- AIR-Bench-Chat ---------------------------------------------------------------------------------------
+
+
+def write_chat(root, rows):
+    (root / "Chat").mkdir(parents=True)
+    (root / "Chat" / "Chat_meta.json").write_text(json.dumps(rows))
+
+
+def chat_row(uid, task="speech_QA", dataset="iemocap", question="What is the speaker's mood?"):
+    return {"path": f"{uid}.wav", "question": question, "answer_gt": "The speaker sounds happy.", "task_name": task,
+            "dataset_name": dataset, "meta_info": "A woman says hello, happily.", "uniq_id": uid}
+
+
+def test_air_bench_chat_is_judged_in_both_orders_and_failures_are_reported(tmp_path):
+    write_chat(tmp_path, [chat_row("1"), chat_row("2"), chat_row("3"), chat_row("4", task="sound_QA", dataset="clotho")])
+    items = load_chat(tmp_path)
+    assert items["uniq_id"].to_list() == ["1", "2", "3"]  # the speech subset only
+    assert items["audio_path"][0] == str(tmp_path / "Chat" / "speech_QA_iemocap" / "1.wav")
+    responses = {"1": "Happy, clearly.", "2": "UNPARSABLE", "3": None}
+
+    def reply(user):
+        first = user.split("[The Start of Assistant 1s Answer]\n")[1].split("\n")[0]
+        if "UNPARSABLE" in user:
+            return "Both are fine."
+        return "8 6" if first == "The speaker sounds happy." else "5 9"  # reference scored 8 then 9; the model 6 then 5
+
+    answers = items.with_columns(pl.Series("response", [responses[u] for u in items["uniq_id"]], dtype=pl.String))
+    with FakeJudgeServer(reply) as server:
+        judge = OpenAIChatJudge(server.base_url, "fake-judge", timeout_s=5, max_retries=0)
+        scored, summary = score_chat(answers, judge, JudgeCache(tmp_path / "cache.sqlite"))
+        firsts = [c["messages"][0]["content"].split("[The Start of Assistant 1s Answer]\n")[1].split("\n")[0] for c in server.calls]
+    assert sorted(firsts) == sorted(["The speaker sounds happy.", "Happy, clearly.", "The speaker sounds happy.", "UNPARSABLE"])
+    assert scored["model_score"].to_list() == [5.5, None, None]
+    assert scored["reference_score"].to_list()[0] == 8.5
+    assert summary | {} == summary and summary["n"] == 3 and summary["judged"] == 1 and summary["failures"] == 2
+    assert summary["model_score"] == 5.5 and summary["judge_prompt"] == "air-bench-chat@1"
+
+
+# ---- compatibility with the real files, when the shared reference is present ------------------------------
+
+
+@pytest.mark.skipif(not (FIXTURES / "speech-ifeval_desta2_gpt4o-verdicts_closed_ended.jsonl").exists(), reason="shared reference fixtures absent")
+def test_real_gpt4o_verdicts_parse_and_the_rule_mostly_agrees():
+    """DeSTA2-8B's answers with GPT-4o's verdicts (Speech-IFEval): every verdict parses to the recorded one."""
+    rows = [json.loads(line) for line in (FIXTURES / "speech-ifeval_desta2_gpt4o-verdicts_closed_ended.jsonl").read_text().splitlines() if line.strip()]
+    judged = [row for row in rows if row["metric"] == "accuracy"]
+    assert len(judged) == 733
+    assert [parse_yes_no(row["eval_response"]) for row in judged] == [row["correct"] for row in judged]
+    gender = [row for row in judged if row["dataset"] == "Gender_recognition"]
+    agreement = sum(rules.contains(row["response"], row["label"]) == row["correct"] for row in gender) / len(gender)
+    assert agreement >= 0.85  # measured 0.87 (the constraints make answers long; GPT-4o reads intent)
+
+
+@pytest.mark.skipif(not (FIXTURES / "air-bench_chat_meta_b0f27963.jsonl").exists(), reason="shared reference fixtures absent")
+def test_real_air_bench_chat_meta_loads(tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "air-bench_chat_meta_b0f27963.jsonl").read_text().splitlines() if line.strip()]
+    write_chat(tmp_path, rows)
+    assert load_chat(tmp_path, "all").height == 2200
+    assert load_chat(tmp_path).height == 800
+
+
+# ---- cascades on real small models: every item keeps its row --------------------------------------------
+
+
+def test_cascade_answers_keep_unreadable_items_as_unanswered_rows(tmp_path, prepared_models):
+    from destaflow.evaluation.answers import cascade_answers
+
+    instruction = "Is the speaker female or male? The answer could be female or male."
+    write_instance(tmp_path, "SpeakerVerification_VCTK", [
+        {"file": "a.wav", "audio": {"bytes": wav(1.0), "path": "a.wav"}, "audio2": {"bytes": wav(1.0, frequency=330), "path": "b.wav"}, "instruction": instruction, "label": "female"},
+        {"file": "c.wav", "audio": {"bytes": b"RIFF not really a wav", "path": "c.wav"}, "audio2": {"bytes": wav(1.0), "path": "a.wav"}, "instruction": instruction, "label": "male"},
+    ], "save_to_disk")
+    items = load_benchmark(tmp_path, ["SpeakerVerification_VCTK"])
+    asr = cascade_answers("asr_llm", str(prepared_models["llm"]), items, "native", batch_size=4, max_new_tokens=6, whisper_dir=str(prepared_models["whisper"]))
+    assert asr.height == 2 and asr["answer"][0] and asr["answer"][1] is None
+    assert asr["error"][1].startswith("audio: undecodable") and asr["error"][0] is None
+    assert asr["transcript"][0].count(" | ") == 1  # one transcript per audio turn
+    text_only = cascade_answers("text_llm", str(prepared_models["llm"]), items, "native", batch_size=4, max_new_tokens=6)
+    assert text_only["answer"].is_not_null().all() and text_only["transcript"].is_null().all()
