@@ -23,6 +23,7 @@ include: "rules/train.smk"
 include: "rules/finetune.smk"
 include: "rules/report.smk"
 include: "rules/evaluate.smk"
+include: "rules/ablations.smk"
 
 
 rule all:

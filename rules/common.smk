@@ -42,12 +42,17 @@ _missing_roots = [
     f"evaluation.benchmarks.{name}.path: {benchmark['path']}"
     for name, benchmark in config["evaluation"]["benchmarks"].items()
     if config["evaluation"]["enabled"] and benchmark["path"] and not os.path.isdir(benchmark["path"])
+] + [
+    f"evaluation.ifeval.sets.{name}.path: {ifeval_set['path']}"
+    for name, ifeval_set in config["evaluation"]["ifeval"]["sets"].items()
+    if config["evaluation"]["enabled"] and ifeval_set["path"] and not os.path.isdir(ifeval_set["path"])
 ]
 if _missing_roots:
     raise WorkflowError("corpus folders do not exist: " + "; ".join(_missing_roots))
-_unbuilt = [name for name, b in config["evaluation"]["benchmarks"].items() if not b["path"] and name != "demo"]
+_unbuilt = [f"benchmarks.{name}" for name, b in config["evaluation"]["benchmarks"].items() if not b["path"] and name != "demo"]
+_unbuilt += [f"ifeval.sets.{name}" for name, s in config["evaluation"]["ifeval"]["sets"].items() if not s["path"] and name != "demo"]
 if config["evaluation"]["enabled"] and _unbuilt:
-    raise WorkflowError(f"evaluation.benchmarks.{_unbuilt[0]} needs a path (only `demo` is built by the workflow)")
+    raise WorkflowError(f"evaluation.{_unbuilt[0]} needs a path (only `demo` is built by the workflow)")
 
 
 def model_dirs():
@@ -83,6 +88,8 @@ def corpus_manifests():
 
 
 def extractors_for(corpus):
+    if corpus.startswith(BENCHMARK_CLIPS):  # a benchmark's inputs, for the specialized-models cascade
+        return config["evaluation"]["specialists"]
     return config["attributes"]["per_corpus"].get(corpus, config["attributes"]["extractors"])
 
 
@@ -140,8 +147,14 @@ def training_runs(wildcards):
 # ---- scoring -------------------------------------------------------------------------------------------
 
 EVALUATION = config["evaluation"]
-SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "text_llm": "text_llm"}
+SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "text_llm": "text_llm"}
 EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
+ABLATIONS = config["ablations"]["variants"]
+ABLATION_SYSTEMS = [f"ablation_{variant}" for variant in ABLATIONS]  # scored only for the `ablations` target
+SYSTEM_KINDS.update({system: "speech_lm" for system in ABLATION_SYSTEMS})
+
+
+BENCHMARK_CLIPS = "benchmark-"  # corpus-name prefix of a benchmark's inputs described by the attribute stage
 
 
 def benchmark_dir(wildcards):
@@ -157,12 +170,27 @@ def benchmark_settings(name):
 def system_inputs(wildcards):
     """What a system answers with: the adapter folder for the speech LM, the backbones for the cascades."""
     adapters = {"desta2": "results/adapter", "desta2_finetuned": "results/finetuned"}
+    adapters |= {f"ablation_{variant}": f"results/ablations/{variant}/adapter" for variant in ABLATIONS}
+    backbones = {"whisper": "resources/models/whisper", "llm": "resources/models/llm"}
     if wildcards.system in adapters:
-        return {"adapter": adapters[wildcards.system], "whisper": "resources/models/whisper", "llm": "resources/models/llm"}
-    return {"whisper": "resources/models/whisper", "llm": "resources/models/llm"}
+        return {"adapter": adapters[wildcards.system], **backbones}
+    if wildcards.system == "specialist_llm":
+        return {"seeds": f"results/seeds/{BENCHMARK_CLIPS}{wildcards.benchmark}.parquet", **backbones}
+    return backbones
+
+
+# the speech LMs whose instruction following is compared with their text LLM's ("text_llm", given the seed)
+IFEVAL_SYSTEMS = [s for s in EVALUATED_SYSTEMS if SYSTEM_KINDS[s] == "speech_lm"] + ["text_llm"]
+
+
+def ifeval_items(wildcards):
+    path = EVALUATION["ifeval"]["sets"][wildcards.ifeval_set]["path"]
+    return path or f"results/ifeval/{wildcards.ifeval_set}/items.parquet"
 
 
 def evaluation_targets():
     if not EVALUATION["enabled"]:
         return []
-    return expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"]))
+    return expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"])) + expand(
+        "results/report/ifeval_{ifeval_set}.csv", ifeval_set=list(EVALUATION["ifeval"]["sets"])
+    )

@@ -5,6 +5,7 @@
 wildcard_constraints:
     system="|".join(SYSTEM_KINDS),
     benchmark="|".join(EVALUATION["benchmarks"]),
+    ifeval_set="|".join(EVALUATION["ifeval"]["sets"]),
 
 
 rule build_demo_benchmark:
@@ -25,6 +26,24 @@ rule build_demo_benchmark:
         "../envs/evaluate.yaml"
     script:
         "../scripts/build_demo_benchmark.py"
+
+
+rule benchmark_clips:
+    input:
+        benchmark=benchmark_dir,
+    output:
+        manifest=f"results/corpora/{BENCHMARK_CLIPS}{{benchmark}}.parquet",
+        audio=directory(f"results/corpora/{BENCHMARK_CLIPS}{{benchmark}}"),
+        quarantine="results/quarantine/benchmark_clips/{benchmark}.parquet",
+    params:
+        settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
+        corpus=lambda wildcards: f"{BENCHMARK_CLIPS}{wildcards.benchmark}",
+    log:
+        "logs/benchmark_clips/{benchmark}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/benchmark_clips.py"
 
 
 rule answer_benchmark:
@@ -84,3 +103,62 @@ rule evaluation_report:
         "../envs/evaluate.yaml"
     script:
         "../scripts/evaluation_report.py"
+
+
+# Instruction-following retention (Speech-IFEval protocol): the speech LM from audio vs its text LLM from the
+# seed transcript, on the same constrained instructions.
+
+
+rule build_ifeval_demo:
+    input:
+        seeds=expand("results/seeds/{corpus}.parquet", corpus=list(config["corpora"])),
+    output:
+        "results/ifeval/demo/items.parquet",
+    params:
+        seed=config["evaluation"]["ifeval"]["seed"],
+        per_speaker=config["evaluation"]["ifeval"]["clips_per_speaker"],
+    log:
+        "logs/build_ifeval_demo/build_ifeval_demo.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/build_ifeval_demo.py"
+
+
+rule answer_ifeval:
+    input:
+        unpack(system_inputs),
+        constrained=ifeval_items,
+    output:
+        "results/ifeval/{ifeval_set}/{system}/answers.parquet",
+    params:
+        kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        settings={"batch_size": EVALUATION["batch_size"], "ifeval_max_new_tokens": EVALUATION["ifeval"]["max_new_tokens"]},
+        llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+    log:
+        "logs/answer_ifeval/{ifeval_set}-{system}.log",
+    benchmark:
+        "benchmarks/answer_ifeval/{ifeval_set}-{system}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/answer_ifeval.py"
+
+
+rule ifeval_report:
+    input:
+        unpack(lambda wildcards: {s: f"results/ifeval/{wildcards.ifeval_set}/{s}/answers.parquet" for s in IFEVAL_SYSTEMS}),
+    output:
+        report("results/report/ifeval_{ifeval_set}.csv", caption="../report/ifeval.rst", category="Instruction following"),
+    params:
+        reference="text_llm",
+    log:
+        "logs/ifeval_report/{ifeval_set}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/ifeval_report.py"

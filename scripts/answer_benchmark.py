@@ -16,4 +16,5 @@ answer_benchmark(
     llm_dir=snakemake.input.llm,
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
+    seeds_path=snakemake.input.get("seeds"),
 )

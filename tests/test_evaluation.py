@@ -337,3 +337,31 @@ def test_cascade_answers_keep_unreadable_items_as_unanswered_rows(tmp_path, prep
     assert asr["transcript"][0].count(" | ") == 1  # one transcript per audio turn
     text_only = cascade_answers("text_llm", str(prepared_models["llm"]), items, "native", batch_size=4, max_new_tokens=6)
     assert text_only["answer"].is_not_null().all() and text_only["transcript"].is_null().all()
+
+
+def test_benchmark_inputs_become_a_label_free_corpus_and_seeds_find_their_items(tmp_path):
+    from destaflow import manifest
+    from destaflow.evaluation.answers import seeds_of
+    from destaflow.evaluation.specialists import export_benchmark_clips
+
+    clip = {"bytes": wav(1.0), "path": "a.wav"}
+    instruction = "Same speaker? The answer could be yes or no."
+    write_instance(tmp_path / "bench", "SpeakerVerification_VCTK", [
+        {"file": "a", "audio": clip, "audio2": {"bytes": wav(2.0, frequency=330), "path": "b.wav"}, "instruction": instruction, "label": "no"},
+        {"file": "b", "audio": clip, "audio2": clip, "instruction": instruction, "label": "yes"},
+        {"file": "c", "audio": {"bytes": b"broken", "path": "c.wav"}, "audio2": clip, "instruction": instruction, "label": "no"},
+    ], "save_to_disk")
+    settings = {"instances": None, "max_per_instance": None, "seed": 0, "two_audio": "native"}
+    out = tmp_path / "clips.parquet"
+    table = export_benchmark_clips(str(tmp_path / "bench"), settings, "benchmark-t", str(out), str(tmp_path / "audio"), str(tmp_path / "q.parquet"))
+    assert table.height == 2  # the 1 s clip (used four times) and the 2 s clip, once each
+    assert sorted(table["duration"].to_list()) == [1.0, 2.0] and manifest.read(out, "corpus").height == 2
+    assert not {"gender", "text", "accent"} & set(table.columns)  # nothing but the audio is known
+    quarantined = pl.read_parquet(tmp_path / "q.parquet")
+    assert quarantined["id"].to_list() == ["SpeakerVerification_VCTK/2"] and "undecodable" in quarantined["reason"][0]
+
+    items = load_benchmark(tmp_path / "bench")
+    seeds = {key: f"seed of {duration:.0f} s" for key, duration in zip(table["id"], table["duration"])}
+    transcripts, errors = seeds_of(items, "native", seeds)
+    assert transcripts[0] == ["seed of 1 s", "seed of 2 s"] and transcripts[1] == ["seed of 1 s", "seed of 1 s"]
+    assert transcripts[2] is None and "no seed transcript" in errors[2]

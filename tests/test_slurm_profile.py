@@ -28,6 +28,8 @@ def paper_config_on_empty_corpora(tmp_path):
     (tmp_path / "corpora" / "musan").mkdir()
     config["evaluation"]["benchmarks"]["dynamic_superb"]["path"] = str(tmp_path / "DynamicSuperb")
     (tmp_path / "DynamicSuperb").mkdir()
+    config["evaluation"]["ifeval"]["sets"]["speech_ifeval"]["path"] = str(tmp_path / "Speech-IFEval")
+    (tmp_path / "Speech-IFEval").mkdir()
     return write_config(tmp_path / "paper.yaml", config)
 
 
@@ -48,10 +50,10 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
         assert job["slurm_partition"] == "<partition>" and job["slurm_account"] == "<account>"
         assert job["mem_mb"] == "16000" and job["runtime"] == "240"
     assert len(jobs["augment"]) == 1
-    assert len(jobs["extract_attributes"]) == 7  # six corpora + the augmented one
+    assert len(jobs["extract_attributes"]) == 8  # six corpora + the augmented one + the benchmark's inputs
     for job in jobs["extract_attributes"]:
         assert job["gpu"] == "1" and job["cpus_per_gpu"] == "8" and job["mem_mb"] == "64000" and job["runtime"] == "720"
-    assert len(jobs["seed_transcripts"]) == 7
+    assert len(jobs["seed_transcripts"]) == 8
     for rule in ("caption", "transcribe", "encoder_cache"):
         assert all(job["gpu"] == "1" for job in jobs[rule]), rule
     (training,) = jobs["train_adapter"]
@@ -59,8 +61,9 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     (finetuning,) = jobs["finetune_adapter"]
     assert finetuning["gpu"] == "2" and finetuning["runtime"] == "720"
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
-    assert len(jobs["answer_benchmark"]) == 4 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
+    assert len(jobs["answer_benchmark"]) == 5 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
     assert "build_demo_benchmark" not in jobs and len(jobs["evaluation_report"]) == 1
+    assert len(jobs["answer_ifeval"]) == 6 and len(jobs["ifeval_report"]) == 2  # (2 speech LMs + text LLM) x 2 sets
 
 
 def test_missing_corpus_root_is_reported_before_any_job(tmp_path):

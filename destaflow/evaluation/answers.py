@@ -3,6 +3,8 @@
 Systems (Table I's rows):
     speech_lm   the trained speech LM (adapter folder): audio in, answer out
     asr_llm     cascade: the backbone Whisper's transcript in the audio turn, the text LLM answers
+    specialist_llm  cascade: the seed transcript the attribute stage wrote from the audio (ASR, gender model,
+                DSP; destaflow.evaluation.specialists) in the audio turn, the text LLM answers
     text_llm    the text LLM with the instruction alone (no audio at all): the floor any audio use must beat
 
 The cascades use the same chat template as training (destaflow.template), so the LLM sees the transcript
@@ -25,7 +27,7 @@ from destaflow.template import render
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("speech_lm", "asr_llm", "text_llm")
+SYSTEMS = ("speech_lm", "asr_llm", "specialist_llm", "text_llm")
 ANSWER_SCHEMA = {
     "id": pl.String, "instance": pl.String, "dimension": pl.String, "instruction": pl.String, "label": pl.String,
     "options": pl.List(pl.String), "answer": pl.String, "transcript": pl.String, "error": pl.String,
@@ -83,6 +85,30 @@ def speech_lm_answers(adapter_dir: str, items: Sequence[Item], two_audio: str, b
     return answer_table(items, answers, [None] * len(items), errors, "speech_lm", two_audio)
 
 
+def speech_lm_chat(adapter_dir: str, audio_paths: Sequence[str], instructions: Sequence[str], batch_size: int,
+                   max_new_tokens: int) -> list[str | None]:
+    """One answer per (audio file, instruction); None where the file cannot be read (logged, row kept)."""
+    from destaflow.audio import load_audio
+    from destaflow.inference import DestaModel
+
+    model = DestaModel.from_pretrained(adapter_dir)
+    answers: list[str | None] = [None] * len(audio_paths)
+    for group in tqdm(list(chunks(list(range(len(audio_paths))), batch_size)), desc="speech LM answers", unit="batch"):
+        readable, conversations = [], []
+        for i in group:
+            try:
+                samples = load_audio(audio_paths[i]).samples
+            except AudioError as error:
+                log.warning("%s: %s", audio_paths[i], error)
+                continue
+            readable.append(i)
+            conversations.append([{"role": "audio", "content": (samples, TARGET_RATE)}, {"role": "user", "content": instructions[i]}])
+        if conversations:
+            for i, answer in zip(readable, model.batch_chat(conversations, batch_size=len(conversations), max_new_tokens=max_new_tokens)):
+                answers[i] = answer
+    return answers
+
+
 # ---- cascades -----------------------------------------------------------------------------------------
 
 
@@ -131,14 +157,28 @@ def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_t
     return answers
 
 
+def seeds_of(items: Sequence[Item], two_audio: str, seeds: dict[str, str]) -> tuple[list[list[str] | None], list[str | None]]:
+    """Each item's seed transcripts by input key; an input the attribute stage quarantined has none."""
+    transcripts: list[list[str] | None] = []
+    errors: list[str | None] = []
+    for item in items:
+        keys = input_keys(item, two_audio)
+        missing = [k for k in keys if k not in seeds]
+        transcripts.append(None if missing else [seeds[k] for k in keys])
+        errors.append(f"no seed transcript for {len(missing)} input(s) (unreadable or quarantined)" if missing else None)
+    return transcripts, errors
+
+
 def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
-                    whisper_dir: str | None = None, llm_settings: dict | None = None) -> pl.DataFrame:
+                    whisper_dir: str | None = None, llm_settings: dict | None = None, seeds: dict[str, str] | None = None) -> pl.DataFrame:
     from destaflow.captioning.backends import load_tokenizer
 
-    if system not in ("asr_llm", "text_llm"):
+    if system not in ("asr_llm", "specialist_llm", "text_llm"):
         raise ValueError(f"unknown cascade system {system!r}")
     if system == "asr_llm":
         transcripts, errors = transcripts_of(items, two_audio, whisper_dir, batch_size)
+    elif system == "specialist_llm":
+        transcripts, errors = seeds_of(items, two_audio, seeds or {})
     else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
         transcripts, errors = [[] for _ in items], [None] * len(items)
     tokenizer = load_tokenizer(llm_dir)

@@ -101,14 +101,18 @@ def open_split(folder: Path, split: str = "test"):
 
 
 def instance_dimensions(root: Path, names: list[str] | str | None) -> dict[str, str]:
-    """Instance name -> dimension: the benchmark's own instances.json, else the phase-1 table."""
+    """Instance name -> dimension (the benchmark's own instances.json, else the phase-1 table) of `names`:
+    a list, "desta2_48", or None / "all" for every listed instance that has a folder under `root`."""
     listed = root / INSTANCES_FILE
     if listed.exists():
         known = {entry["name"]: entry["dimension"] for entry in json.loads(listed.read_text())}
     else:
         known = {name: instance.dimension for name, instance in INSTANCES.items()}
-    if names in (None, "all"):
-        return known
+    if names in (None, "all"):  # the phase-1 instances present in the folder
+        present = {name: dimension for name, dimension in known.items() if (root / name).is_dir()}
+        if not present:
+            raise FileNotFoundError(f"no Dynamic-SUPERB instance folder under {root}")
+        return present
     if names == "desta2_48":
         names = DESTA2_48
     unknown = [name for name in names if name not in known]

@@ -8,7 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from destaflow.atomic import atomic_path
-from destaflow.evaluation.answers import SYSTEMS, cascade_answers, speech_lm_answers
+from destaflow.evaluation import ifeval
+from destaflow.evaluation.answers import SYSTEMS, cascade_answers, cascade_prompt, llm_answers, speech_lm_answers, speech_lm_chat
 from destaflow.evaluation.dynamic_superb import load_benchmark
 from destaflow.evaluation.dynamic_superb_instances import INSTANCES
 from destaflow.evaluation.judges import YES_NO, JudgeCache, build_judge
@@ -17,14 +18,21 @@ from destaflow.evaluation.scoring import score_items, summarise
 log = logging.getLogger(__name__)
 
 
-def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
-                     adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
-                     llm_settings: dict | None = None, threads: int | None = None) -> pl.DataFrame:
-    """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none."""
+def use_threads(threads: int | None) -> None:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
+                     adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
+                     llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None) -> pl.DataFrame:
+    """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none.
+
+    `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists).
+    """
+    use_threads(threads)
     if kind not in SYSTEMS:
         raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
     items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
@@ -33,7 +41,8 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
     if kind == "speech_lm":
         table = speech_lm_answers(adapter_dir, items, **common)
     else:
-        table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, **common)
+        seeds = dict(pl.read_parquet(seeds_path, columns=["id", "seed"]).iter_rows()) if seeds_path else None
+        table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds, **common)
     table = table.with_columns(pl.lit(system).alias("system"))
     assert table.height == len(items), "every item keeps a row, answered or not"
     unanswered = table.filter(pl.col("answer").is_null()).height
@@ -66,3 +75,47 @@ def score_benchmark(answers_path: str, scored_path: str, summary_path: str, judg
     with atomic_path(summary_path) as tmp:
         summary.write_csv(tmp)
     return summary
+
+
+# ---- instruction-following retention (Speech-IFEval protocol) ------------------------------------------
+
+
+def ifeval_items(path: str) -> pl.DataFrame:
+    """The demo set (a parquet the workflow builds) or a local Speech-IFEval copy (a folder)."""
+    return pl.read_parquet(path) if path.endswith(".parquet") else ifeval.load_speech_ifeval(path)
+
+
+def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
+                  llm_dir: str | None = None, llm_settings: dict | None = None, threads: int | None = None) -> pl.DataFrame:
+    """The speech LM answers from the audio; the text reference (kind text_llm) from the seed transcript."""
+    use_threads(threads)
+    items = ifeval_items(items_path)
+    batch, max_new = settings["batch_size"], settings["ifeval_max_new_tokens"]
+    if kind == "speech_lm":
+        responses = speech_lm_chat(adapter_dir, items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
+    elif kind == "text_llm":
+        from destaflow.captioning.backends import load_tokenizer
+
+        tokenizer = load_tokenizer(llm_dir)
+        prompts = [cascade_prompt(tokenizer, r["instruction"], [r["textual_audio"]]) for r in items.iter_rows(named=True)]
+        responses = llm_answers(llm_dir, prompts, batch, max_new, llm_settings)
+    else:
+        raise ValueError(f"instruction following is measured for speech_lm and text_llm, not {kind!r}")
+    scored = ifeval.score(items.with_columns(pl.Series("response", responses, dtype=pl.String), pl.lit(system).alias("system")))
+    log.info("%s follows %d of %d constrained instructions (%d could not be checked here)", system,
+             scored["follows"].sum(), scored.height, scored["follows"].null_count())
+    with atomic_path(out_path) as tmp:
+        scored.write_parquet(tmp)
+    return scored
+
+
+def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str) -> pl.DataFrame:
+    """One row per speech system: its following rate, the text reference's, their ratio and the forgetting delta."""
+    text = pl.read_parquet(answer_paths[reference])
+    rows = [{"system": system, "reference": reference, **ifeval.retention(pl.read_parquet(path), text)}
+            for system, path in answer_paths.items() if system != reference]
+    table = pl.DataFrame(rows)
+    with atomic_path(out_path) as tmp:
+        table.write_csv(tmp, float_precision=4)
+    log.info("instruction-following retention:\n%s", table)
+    return table

@@ -10,7 +10,7 @@ import polars as pl
 
 from destaflow.atomic import atomic_path
 from destaflow.evaluation.dynamic_superb_instances import DIMENSIONS
-from destaflow.evaluation.paper_tables import TABLE_I, TABLE_IV
+from destaflow.evaluation.paper_tables import TABLE_I, TABLE_III, TABLE_IV
 from destaflow.evaluation.scoring import dimension_table
 
 log = logging.getLogger(__name__)
@@ -72,4 +72,19 @@ def evaluation_tables(summary_paths: list[str], metric: str, dimensions_path: st
     plot_dimensions(ours, figure_path, metric)
     with pl.Config(tbl_rows=-1, tbl_cols=-1):
         log.info("%s by dimension:\n%s", metric, table)
+    return table
+
+
+def ablation_table(summary_paths: list[str], metric: str, out_path: str) -> pl.DataFrame:
+    """Table III: our caption-trained adapter and its target ablations, then the paper's rows."""
+    ours = dimension_table(read_summaries(summary_paths), metric, list(DIMENSIONS))
+    columns = [*DIMENSIONS, "ALL"]
+    rows = [{"source": f"ours ({metric})", **row} for row in ours.to_dicts()]
+    rows += [{"source": "paper Table III", "system": name + (f" [ours: {ours_name}]" if ours_name else ""), **dict(zip(columns, numbers)), "instances": 48}
+             for name, (ours_name, numbers) in TABLE_III.items()]
+    table = pl.DataFrame(rows, schema={"source": pl.String, "system": pl.String, **{c: pl.Float64 for c in columns}, "instances": pl.Int64})
+    with atomic_path(out_path) as tmp:
+        table.write_csv(tmp, float_precision=2)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1):
+        log.info("Table III (%s):\n%s", metric, table)
     return table

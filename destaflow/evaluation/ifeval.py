@@ -1,0 +1,144 @@
+"""Instruction-following retention in Speech-IFEval's protocol.
+
+Each item is an audio question with verifiable output constraints (Google IFEval instruction ids and
+kwargs, checked by IFEval's own rule checkers from `lm_eval.tasks.ifeval`). The speech LM answers from the
+audio; the text reference (its own backbone LLM) answers the same instruction from the clip's seed
+transcript (`textual_audio`) in the same template. Following rate = share of answers meeting every
+constraint (IFEval's strict prompt-level accuracy); ratio = speech / text; forgetting
+delta = (speech - text) / text.
+
+Rows use Speech-IFEval's format: audio_filepath, textual_audio, instruction, dataset, metric,
+instruction_id_list, kwargs (one dict per id). The demo set attaches one constraint to each test clip's
+question; a local Speech-IFEval copy (its closed-ended and creative-writing sets) is read as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+import polars as pl
+
+from destaflow.atomic import atomic_path
+from destaflow.evaluation.demo_benchmark import clips_per_speaker
+from destaflow.instructions import TASKS
+
+log = logging.getLogger(__name__)
+
+# Constraints of Speech-IFEval's sets whose checkers need no downloaded NLTK data (sentence counting does).
+DEMO_CONSTRAINTS: tuple[tuple[str, dict], ...] = (
+    ("change_case:english_capital", {}),
+    ("change_case:english_lowercase", {}),
+    ("startend:quotation", {}),
+    ("detectable_format:title", {}),
+    ("detectable_format:json_format", {}),
+    ("startend:end_checker", {"end_phrase": "Is there anything else I can help with?"}),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 2}),
+    ("length_constraints:number_words", {"num_words": 30, "relation": "less than"}),
+)
+DEMO_QUESTIONS = ("What can you hear from the audio?", *TASKS["gender"].questions[:1], *TASKS["speaking_speed"].questions[:1], *TASKS["pitch"].questions[:1])
+SETS = ("closed_ended_questions", "creative_writing")  # chain-of-thought needs an LLM judge
+COLUMNS = {"id": pl.String, "audio_filepath": pl.String, "textual_audio": pl.String, "instruction": pl.String,
+           "dataset": pl.String, "metric": pl.String, "instruction_id_list": pl.List(pl.String), "kwargs": pl.String}
+
+
+def registry() -> dict:
+    from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
+
+    return INSTRUCTION_DICT
+
+
+def _clean(kwargs: dict | None) -> dict:
+    return {key: value for key, value in (kwargs or {}).items() if value is not None}
+
+
+def describe(instruction_id: str, kwargs: dict) -> str:
+    """IFEval's own wording of a constraint (what is appended to the question)."""
+    return registry()[instruction_id](instruction_id).build_description(**_clean(kwargs))
+
+
+def follows(response: str | None, instruction_ids: list[str], kwargs_list: list[dict], prompt: str) -> bool | None:
+    """Strict: the response meets every constraint. None when a checker cannot run here (its data is missing)."""
+    if not response or not response.strip():
+        return False
+    for instruction_id, kwargs in zip(instruction_ids, kwargs_list, strict=True):
+        checker = registry()[instruction_id](instruction_id)
+        checker.build_description(**_clean(kwargs))
+        arguments = checker.get_instruction_args()
+        if arguments and "prompt" in arguments:
+            checker.build_description(prompt=prompt)
+        try:
+            if not checker.check_following(response):
+                return False
+        except LookupError as error:  # NLTK data (punkt) not installed: no verdict rather than a wrong one
+            log.warning("%s cannot be checked here: NLTK data missing (%s)", instruction_id, type(error).__name__)
+            return None
+    return True
+
+
+def build_demo_set(seed_manifests: list[str], out_path: str, seed: int, per_speaker: int | None = None) -> pl.DataFrame:
+    """One constrained question per test clip (at most `per_speaker` clips of each voice): a question about
+    the clip + one IFEval constraint, seeded."""
+    table = pl.concat([pl.read_parquet(p) for p in seed_manifests], how="diagonal_relaxed").filter(pl.col("split") == "test")
+    table = clips_per_speaker(table, per_speaker, seed).sort("id")
+    if table.is_empty():
+        raise ValueError("no test-split clip to build the instruction-following set from")
+    rng = random.Random(seed)
+    rows = []
+    for n, clip in enumerate(table.iter_rows(named=True)):
+        instruction_id, kwargs = DEMO_CONSTRAINTS[n % len(DEMO_CONSTRAINTS)]
+        question = rng.choice(DEMO_QUESTIONS)
+        rows.append({
+            "id": clip["id"], "audio_filepath": clip["audio_path"], "textual_audio": clip["seed"],
+            "instruction": f"{question}\n{describe(instruction_id, kwargs)}", "dataset": "demo", "metric": "ifeval",
+            "instruction_id_list": [instruction_id], "kwargs": json.dumps([kwargs]),
+        })
+    result = pl.DataFrame(rows, schema=COLUMNS)
+    with atomic_path(out_path) as tmp:
+        result.write_parquet(tmp)
+    return result
+
+
+def load_speech_ifeval(root: str | Path, sets: tuple[str, ...] = SETS) -> pl.DataFrame:
+    """A local Speech-IFEval copy: <root>/<set>.jsonl (or data/<set>.jsonl), audio paths relative to <root>."""
+    root = Path(root)
+    rows = []
+    for name in sets:
+        path = next((p for p in (root / f"{name}.jsonl", root / "data" / f"{name}.jsonl") if p.exists()), None)
+        if path is None:
+            raise FileNotFoundError(f"Speech-IFEval set {name!r} not found under {root}")
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            rows.append({
+                "id": f"{name}/{row.get('id', row.get('key'))}", "audio_filepath": str(root / row["audio_filepath"]),
+                "textual_audio": row["textual_audio"], "instruction": row["instruction"], "dataset": row.get("dataset", name),
+                "metric": row.get("metric", ""), "instruction_id_list": row["instruction_id_list"], "kwargs": json.dumps(row["kwargs"]),
+            })
+    return pl.DataFrame(rows, schema=COLUMNS)
+
+
+def score(answers: pl.DataFrame) -> pl.DataFrame:
+    """answers (one `response` per row) + `follows` (bool; null only when a checker cannot run here)."""
+    verdicts = [  # no answer (unreadable audio, failed generation) does not follow: it stays in the denominator
+        follows(row["response"], row["instruction_id_list"], json.loads(row["kwargs"]), row["instruction"])
+        for row in answers.iter_rows(named=True)
+    ]
+    return answers.with_columns(pl.Series("follows", verdicts, dtype=pl.Boolean))
+
+
+def retention(speech: pl.DataFrame, text: pl.DataFrame) -> dict:
+    """Following rates of the speech LM and the text reference on the items both could be checked on."""
+    joined = speech.select("id", "follows").join(text.select("id", pl.col("follows").alias("text_follows")), on="id")
+    checked = joined.filter(pl.col("follows").is_not_null() & pl.col("text_follows").is_not_null())
+    speech_rate = float(checked["follows"].mean()) if checked.height else None
+    text_rate = float(checked["text_follows"].mean()) if checked.height else None
+    ratio = speech_rate / text_rate if speech_rate is not None and text_rate else None
+    return {
+        "items": joined.height, "checked": checked.height, "unchecked": joined.height - checked.height,
+        "speech_following": speech_rate, "text_following": text_rate, "ratio": ratio,
+        "forgetting_delta": None if ratio is None else ratio - 1.0,
+    }

@@ -1,0 +1,67 @@
+# Training-target ablations (paper Table III), outside the default DAG: `snakemake --cores 2 ablations`
+# trains an adapter per variant on the caption set's clips with other targets, scores it like DeSTA2 and
+# builds the table next to the caption-trained adapter.
+
+
+rule ablation_trainset:
+    input:
+        "results/trainset/{split}.parquet",
+    output:
+        "results/ablations/{variant}/trainset/{split}.parquet",
+    wildcard_constraints:
+        variant="|".join(ABLATIONS),
+        split="train|valid",
+    log:
+        "logs/ablation_trainset/{variant}-{split}.log",
+    conda:
+        "../envs/trainset.yaml"
+    script:
+        "../scripts/ablation_trainset.py"
+
+
+rule train_ablation:
+    input:
+        unpack(adapter_training_inputs),
+        train="results/ablations/{variant}/trainset/train.parquet",
+        valid="results/ablations/{variant}/trainset/valid.parquet",
+        whisper="resources/models/whisper",
+        llm="resources/models/llm",
+    output:
+        directory("results/ablations/{variant}/adapter"),
+    wildcard_constraints:
+        variant="|".join(ABLATIONS),
+    params:
+        settings=adapter_training_settings(),
+        run_dir="results/runs/ablation-{variant}",
+    log:
+        "logs/train_ablation/{variant}.log",
+    benchmark:
+        "benchmarks/train_ablation/{variant}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=16000,
+        runtime=1440,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_adapter.py"
+
+
+rule ablation_report:
+    input:
+        lambda wildcards: expand("results/evaluation/{benchmark}/{system}/scores.csv", benchmark=wildcards.benchmark, system=["desta2", *ABLATION_SYSTEMS]),
+    output:
+        report("results/report/{benchmark}_ablations.csv", caption="../report/ablations.rst", category="Scores", subcategory="{benchmark}"),
+    params:
+        metric=config["evaluation"]["metric"],
+    log:
+        "logs/ablation_report/{benchmark}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/ablation_report.py"
+
+
+rule ablations:
+    input:
+        expand("results/report/{benchmark}_ablations.csv", benchmark=list(config["evaluation"]["benchmarks"])),

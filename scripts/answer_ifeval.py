@@ -1,0 +1,18 @@
+"""Snakemake entry point: one system's answers to constrained instructions, checked (see destaflow.evaluation.stage)."""
+
+from destaflow.evaluation.stage import answer_ifeval
+from destaflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+adapter = snakemake.input.get("adapter")
+answer_ifeval(
+    snakemake.input.constrained,
+    snakemake.wildcards.system,
+    snakemake.params.kind,
+    snakemake.output[0],
+    snakemake.params.settings,
+    adapter_dir=f"{adapter}/adapter" if adapter else None,
+    llm_dir=snakemake.input.llm,
+    llm_settings=snakemake.params.llm_settings,
+    threads=snakemake.threads,
+)
