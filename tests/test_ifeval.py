@@ -14,7 +14,7 @@ FIXTURES = SHARED / "reference" / "fixtures"
 @pytest.mark.parametrize(
     "instruction_id, kwargs, good, bad",
     [
-        ("change_case:english_lowercase", {}, "the speaker is a woman.", "The speaker is a woman."),
+        ("change_case:english_lowercase", {}, "the speaker is a woman with a calm voice.", "The speaker is a woman with a calm voice."),
         ("startend:quotation", {}, '"A calm female voice."', "A calm female voice."),
         ("detectable_format:title", {}, "<<Voice>> A woman speaks.", "Voice: a woman speaks."),
         ("detectable_format:json_format", {}, '{"gender": "female"}', "gender: female"),
@@ -32,7 +32,9 @@ def test_ifeval_checkers_decide_each_demo_constraint(instruction_id, kwargs, goo
 
 def test_every_constraint_must_hold():
     ids = ["change_case:english_lowercase", "startend:quotation"]
-    assert ifeval.follows('"a woman"', ids, [{}, {}], "q") and not ifeval.follows('"A woman"', ids, [{}, {}], "q")
+    answer = '"the speaker is a woman with a calm and quiet voice"'
+    assert ifeval.follows(answer, ids, [{}, {}], "q") and not ifeval.follows(answer.replace("the", "The"), ids, [{}, {}], "q")
+    assert [ifeval.follows(answer, ids, [{}, {}], "q") for _ in range(5)] == [True] * 5  # langdetect is seeded
 
 
 def seed_manifest(path, clips=5):
