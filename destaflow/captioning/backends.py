@@ -166,27 +166,41 @@ class OpenAICompatibleBackend:
         return error
 
     def _complete(self, prompt: str, seed: int) -> Generation:
-        import httpx
-
         body = {**self.request_fields, "prompt": prompt, "seed": seed}
-        attempts = self.max_retries + 1
-        for attempt in range(attempts):
-            try:
-                response = self.client.post(self.url, json=body)
-            except httpx.TransportError as error:  # refused or dropped connections and every kind of timeout
-                problem = f"{type(error).__name__}: {error}".strip(": ")
-            else:
-                if response.is_success:
-                    return parse_completion(response, self._count_tokens, self.max_new_tokens)
-                if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
-                    raise GenerationFailed(f"HTTP {response.status_code}: {response.text[:200]}")
-                problem = f"HTTP {response.status_code}"
-            if attempt + 1 < attempts:
-                time.sleep(backoff_delay(self.backoff_s, attempt))
-        raise GenerationFailed(f"{problem} (after {attempts} attempts)")
+        try:
+            response = post_with_retries(self.client, self.url, body, self.max_retries, self.backoff_s)
+        except RequestFailed as error:
+            raise GenerationFailed(str(error)) from None
+        return parse_completion(response, self._count_tokens, self.max_new_tokens)
 
     def _count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class RequestFailed(Exception):
+    """A request to an OpenAI-compatible server that got no successful response; str() says why."""
+
+
+def post_with_retries(client, url: str, body: dict, max_retries: int, backoff_s: float):
+    """The successful response to a JSON POST, retrying timeouts, dropped connections, 408, 429 and 5xx with
+    backoff; RequestFailed on another status or when the retries run out."""
+    import httpx
+
+    attempts = max_retries + 1
+    for attempt in range(attempts):
+        try:
+            response = client.post(url, json=body)
+        except httpx.TransportError as error:  # refused or dropped connections and every kind of timeout
+            problem = f"{type(error).__name__}: {error}".strip(": ")
+        else:
+            if response.is_success:
+                return response
+            if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
+                raise RequestFailed(f"HTTP {response.status_code}: {response.text[:200]}")
+            problem = f"HTTP {response.status_code}"
+        if attempt + 1 < attempts:
+            time.sleep(backoff_delay(backoff_s, attempt))
+    raise RequestFailed(f"{problem} (after {attempts} attempts)")
 
 
 def completion_fields(settings: dict[str, Any], stop: list[str]) -> dict[str, Any]:

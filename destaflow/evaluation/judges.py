@@ -14,12 +14,11 @@ import json
 import logging
 import re
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from destaflow.captioning.backends import RETRYABLE_STATUS, auth_headers, backoff_delay
+from destaflow.captioning.backends import RequestFailed, auth_headers, post_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -118,27 +117,15 @@ class OpenAIChatJudge:
         self.client = httpx.Client(timeout=timeout_s, headers=auth_headers(api_key_env))
 
     def reply(self, messages: list[dict[str, str]]) -> str:
-        import httpx
-
         body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
-        attempts = self.max_retries + 1
-        for attempt in range(attempts):
-            try:
-                response = self.client.post(self.url, json=body)
-            except httpx.TransportError as error:
-                problem = f"{type(error).__name__}: {error}".strip(": ")
-            else:
-                if response.is_success:
-                    try:
-                        return str(response.json()["choices"][0]["message"]["content"])
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        raise JudgeFailed(f"malformed chat response: {response.text[:200]}") from None
-                if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
-                    raise JudgeFailed(f"HTTP {response.status_code}: {response.text[:200]}")
-                problem = f"HTTP {response.status_code}"
-            if attempt + 1 < attempts:
-                time.sleep(backoff_delay(self.backoff_s, attempt))
-        raise JudgeFailed(f"{problem} (after {attempts} attempts)")
+        try:
+            response = post_with_retries(self.client, self.url, body, self.max_retries, self.backoff_s)
+        except RequestFailed as error:
+            raise JudgeFailed(str(error)) from None
+        try:
+            return str(response.json()["choices"][0]["message"]["content"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise JudgeFailed(f"malformed chat response: {response.text[:200]}") from None
 
 
 class LocalModelJudge:

@@ -44,7 +44,8 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
         seeds = dict(pl.read_parquet(seeds_path, columns=["id", "seed"]).iter_rows()) if seeds_path else None
         table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds, **common)
     table = table.with_columns(pl.lit(system).alias("system"))
-    assert table.height == len(items), "every item keeps a row, answered or not"
+    if table.height != len(items):  # every item keeps a row, answered or not
+        raise RuntimeError(f"lost items: {len(items)} in, {table.height} answer rows")
     unanswered = table.filter(pl.col("answer").is_null()).height
     log.info("%s: %d items, %d answered, %d without an answer (reason in `error`)", system, table.height, table.height - unanswered, unanswered)
     with atomic_path(out_path) as tmp:
