@@ -34,5 +34,6 @@ rule all:
         "results/adapter",
         ["results/finetuned"] if FINETUNE else [],
         "results/report/validation_loss.csv",
+        "results/report/performance.csv",
         evaluation_targets(),
     default_target: True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,14 +53,40 @@ def transcribe(audios: list[np.ndarray], processor, model, batch_size: int) -> l
     return joined
 
 
+def reuse_encoder_pass(audios: list[np.ndarray], decode_encoded: Callable[[list[int]], list[str]], transcribe_whole: Callable[[list[np.ndarray]], list[str]]) -> list[str]:
+    """Transcripts of clips whose first 30 s were just encoded: a clip that fits one window is decoded from
+    that encoder output (`decode_encoded(positions)`), a longer one is transcribed window by window."""
+    texts = [""] * len(audios)
+    short = [n for n, audio in enumerate(audios) if len(audio) <= WINDOW_SAMPLES]
+    longer = [n for n, audio in enumerate(audios) if len(audio) > WINDOW_SAMPLES]
+    for n, text in zip(short, decode_encoded(short) if short else []):
+        texts[n] = text
+    for n, text in zip(longer, transcribe_whole([audios[n] for n in longer]) if longer else []):
+        texts[n] = text
+    return texts
+
+
 def transcribe_windows(windows: list[np.ndarray], processor, model) -> list[str]:
     """Transcribe up to 30 s windows in one batch."""
-    import torch
-
     inputs = processor(windows, sampling_rate=TARGET_RATE, return_tensors="pt", return_attention_mask=True)
-    features = inputs.input_features.to(model.device, model.dtype)
-    mask = inputs.attention_mask.to(model.device)
-    language = {"language": "en", "task": "transcribe"} if model.generation_config.is_multilingual else {}
+    return greedy_transcripts(model, processor.tokenizer, input_features=inputs.input_features, attention_mask=inputs.attention_mask)
+
+
+def greedy_transcripts(model, tokenizer, input_features=None, attention_mask=None, encoder_output=None) -> list[str]:
+    """Greedy English transcripts, no timestamps, from 30 s log-mels or from the encoder's output on them
+    (the same transcripts without running the encoder again)."""
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+
+    options = {"do_sample": False, "num_beams": 1, "return_timestamps": False}
+    if getattr(model.generation_config, "is_multilingual", False):  # *.en models refuse a language
+        options |= {"language": "en", "task": "transcribe"}
+    if encoder_output is not None:
+        options["encoder_outputs"] = BaseModelOutput(last_hidden_state=encoder_output.to(model.device, model.dtype))
+    else:
+        options["input_features"] = input_features.to(model.device, model.dtype)
+        if attention_mask is not None:
+            options["attention_mask"] = attention_mask.to(model.device)
     with torch.inference_mode():
-        ids = model.generate(features, attention_mask=mask, do_sample=False, num_beams=1, return_timestamps=False, **language)
-    return [text.strip() for text in processor.batch_decode(ids, skip_special_tokens=True)]
+        ids = model.generate(**options)
+    return [text.strip() for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]

@@ -43,15 +43,23 @@ def with_clip_columns(records: pl.DataFrame, clips: pl.DataFrame, transcripts: p
     return joined
 
 
-def balance_labels(records: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Within each task and split, every label keeps as many records as the rarest label has, drawn at random."""
+def balance_labels(records: pl.DataFrame, seed: int, max_per_task: int | None = None) -> pl.DataFrame:
+    """Within each task and split, every label keeps as many records as the rarest label has (and together at
+    most `max_per_task`), drawn at random."""
     if records.is_empty():
         return records
     parts = []
     for _, group in records.group_by("task", "split", maintain_order=True):
-        rarest = int(group["label"].value_counts()["count"].min())
-        parts += [same.sample(rarest, seed=seed) for _, same in group.group_by("label", maintain_order=True)]
+        counts = group["label"].value_counts()["count"]
+        keep = int(counts.min()) if max_per_task is None else max(1, min(int(counts.min()), max_per_task // len(counts)))
+        parts += [same.sample(keep, seed=seed) for _, same in group.group_by("label", maintain_order=True)]
     return pl.concat(parts)
+
+
+def cap_per_task(records: pl.DataFrame, seed: int, max_per_task: int) -> pl.DataFrame:
+    """At most `max_per_task` records per task and split, drawn at random (labels as they come)."""
+    parts = [group.sample(min(group.height, max_per_task), seed=seed) for _, group in records.group_by("task", "split", maintain_order=True)]
+    return pl.concat(parts) if parts else records
 
 
 def as_training_examples(records: pl.DataFrame, tasks: list[str]) -> pl.DataFrame:
@@ -77,14 +85,17 @@ def label_counts(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_instruction_set(
-    attribute_manifests: list[str], transcripts: list[str], tasks: list[str], seed: int, out_dir: str, balance: bool = True
+    attribute_manifests: list[str], transcripts: list[str], tasks: list[str], seed: int, out_dir: str, balance: bool = True,
+    max_per_task: int | None = None,
 ) -> pl.DataFrame:
     """Write train/valid/test.parquet (training-set columns) and summary.csv (task x split x label); return all rows."""
     clips = read_clips(attribute_manifests)
     transcribed = pl.concat([pl.read_parquet(path, columns=["id", "transcription"]) for path in transcripts])
     records = with_clip_columns(build_records(clips, tasks, seed), clips, transcribed)
     if balance:
-        records = balance_labels(records, seed)
+        records = balance_labels(records, seed, max_per_task)
+    elif max_per_task is not None:
+        records = cap_per_task(records, seed, max_per_task)
     examples = as_training_examples(records, tasks).sort("id", "caption_index")
     out = Path(out_dir)
     for split in manifest.SPLITS:

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-from destaflow.asr import split_windows
+from destaflow.asr import reuse_encoder_pass, split_windows
 from destaflow.audio import TARGET_RATE, WHISPER_WINDOW_S, Audio, AudioError, load_audio, trim_to
 from destaflow.models.adapter import (
     attach_lora,
@@ -238,8 +238,14 @@ class DestaModel:
             _warn_if_cut(clip, seconds_cut, len(pieces))
             heads.append(head)
         frames = [frames_for_duration(len(head) / TARGET_RATE) for head in heads]
-        tapped, frame_mask = self.speech_lm.tap(log_mel_features(self.feature_extractor, heads), frames)
-        return self.speech_lm.audio_embeddings(tapped, frame_mask), self.transcribe_windows(windows)
+        tapped, frame_mask, encoded = self.speech_lm.tap_and_encode(log_mel_features(self.feature_extractor, heads), frames)
+        return self.speech_lm.audio_embeddings(tapped, frame_mask), self.transcripts([clip.samples for clip in clips], encoded)
+
+    def transcripts(self, audios: Sequence[np.ndarray], encoded: Tensor) -> list[str]:
+        def decode(positions: list[int]) -> list[str]:
+            return [text for batch in chunks(positions, WHISPER_BATCH) for text in self.speech_lm.transcribe(encoder_output=encoded[batch])]
+
+        return reuse_encoder_pass(list(audios), decode, lambda longer: self.transcribe_windows([split_windows(audio) for audio in longer]))
 
     def encode_distinct(self, clips: Sequence[Clip]) -> tuple[Tensor, list[str]]:
         """encode_audio, running each distinct clip once (one clip asked several questions in one batch)."""

@@ -62,12 +62,17 @@ def summarise(examples: pl.DataFrame) -> pl.DataFrame:
 
 def build_trainset(caption_shards: list[str], seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: str) -> pl.DataFrame:
     captions = pl.concat([pl.read_parquet(path) for path in caption_shards])
+    return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir))
+
+
+def write_trainset(captions: pl.DataFrame, seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: Path) -> pl.DataFrame:
+    """Join captions (prompt, response) with their clips and transcripts, balance, check and write the splits."""
     seeds = pl.concat([manifest.read(path, "seed").select("id", "corpus", "speaker", "split", "audio_path", "duration") for path in seed_manifests])
     transcribed = pl.concat([pl.read_parquet(path) for path in transcripts])
     examples = balance(join_examples(captions, seeds, transcribed), settings["max_per_corpus"], settings["seed"])
     examples = examples.sort("corpus", "id", "caption_index")
     check_speakers_disjoint(examples)
-    write_splits(examples, Path(out_dir))
+    write_splits(examples, out_dir)
     return examples
 
 

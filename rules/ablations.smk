@@ -1,18 +1,49 @@
 # Training-target ablations (paper Table III), outside the default DAG: `snakemake --cores 2 ablations`
-# trains an adapter per variant on the caption set's clips with other targets, scores it like DeSTA2 and
-# builds the table next to the caption-trained adapter.
+# trains an adapter per variant on the caption set's clips with other targets (captioned again with the
+# variant's prompt where it needs one), scores it like DeSTA2 and builds the table next to DeSTA2.
+
+
+rule ablation_caption:
+    input:
+        seeds="results/seeds/{corpus}.parquet",
+        llm="resources/models/llm",
+    output:
+        captions="results/ablations/{variant}/captions/{corpus}/shard-{shard}.parquet",
+        quarantine="results/quarantine/ablation_caption/{variant}/{corpus}/shard-{shard}.parquet",
+    wildcard_constraints:
+        variant="|".join(CAPTIONED_ABLATIONS) or "^$",
+        shard=r"\d+",
+    params:
+        settings=lambda wildcards: ablation_caption_settings(wildcards.variant),
+        shards=config["caption"]["shards"],
+    log:
+        "logs/ablation_caption/{variant}/{corpus}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/ablation_caption/{variant}/{corpus}/shard-{shard}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    conda:
+        "../envs/caption.yaml"
+    script:
+        "../scripts/caption.py"
 
 
 rule ablation_trainset:
     input:
-        "results/trainset/{split}.parquet",
+        unpack(ablation_trainset_inputs),
     output:
-        "results/ablations/{variant}/trainset/{split}.parquet",
+        train="results/ablations/{variant}/trainset/train.parquet",
+        valid="results/ablations/{variant}/trainset/valid.parquet",
+        quarantine="results/quarantine/ablation_trainset/{variant}.parquet",
     wildcard_constraints:
         variant="|".join(ABLATIONS),
-        split="train|valid",
+    params:
+        settings=config["trainset"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.train),
     log:
-        "logs/ablation_trainset/{variant}-{split}.log",
+        "logs/ablation_trainset/{variant}.log",
     conda:
         "../envs/trainset.yaml"
     script:

@@ -3,6 +3,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 import destaflow.config as config_helpers
+from destaflow import ablations
 from destaflow.config import ConfigError, validate_config
 from destaflow.corpora.registry import READERS
 from destaflow.models.prepare import ROLES
@@ -107,26 +108,25 @@ def caption_shards(corpus):
 
 
 def adapter_training_settings():
-    """The loop's settings: the `train` section (less what only the cache rule uses) merged with `connector`."""
-    train = {key: value for key, value in config["train"].items() if key != "cache_batch_size"}
+    """The loop's settings: the `train` section merged with `connector`."""
+    train = config["train"]
     return {**train, "threads": train["threads"] or config["threads"], **config["connector"]}
 
 
+def encoder_caches():
+    """Every corpus's encoder taps, computed in the pass that transcribes it; training reads them as one."""
+    return {"cache": expand("results/encoder_cache/{corpus}", corpus=CORPORA)} if config["train"]["cache"] else {}
+
+
 def adapter_training_inputs(wildcards):
-    return {"cache": "results/encoder_cache"} if config["train"]["cache"] else {}
+    return encoder_caches()
 
 
 FINETUNE = config["finetune"]["enabled"]
 
 
-def cache_inputs():
-    """Every clip the training stages read is encoded once into one cache."""
-    datasets = ["trainset"] + (["instructions"] if FINETUNE else [])
-    return expand("results/{dataset}/{split}.parquet", dataset=datasets, split=["train", "valid"])
-
-
 def finetune_inputs(wildcards):
-    inputs = {"cache": "results/encoder_cache"} if config["train"]["cache"] else {}
+    inputs = encoder_caches()
     if config["finetune"]["init_from_captions"]:
         inputs["caption_adapter"] = "results/adapter"
     return inputs
@@ -151,6 +151,19 @@ SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm
 EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
 ABLATIONS = config["ablations"]["variants"]
 ABLATION_SYSTEMS = [f"ablation_{variant}" for variant in ABLATIONS]  # scored only for the `ablations` target
+CAPTIONED_ABLATIONS = [variant for variant in ABLATIONS if ablations.needs_captions(variant)]
+
+
+def ablation_caption_settings(variant):
+    return ablations.caption_settings(variant, config["caption"])
+
+
+def ablation_trainset_inputs(wildcards):
+    """seed_target rewrites the caption training set; the other variants have captions of their own."""
+    if not ablations.needs_captions(wildcards.variant):
+        return {"trainset": "results/trainset/train.parquet", "valid_trainset": "results/trainset/valid.parquet"}
+    shards = expand("results/ablations/{variant}/captions/{corpus}/shard-{shard}.parquet", variant=wildcards.variant, corpus=CORPORA, shard=range(config["caption"]["shards"]))
+    return {"captions": shards, "seeds": expand("results/seeds/{corpus}.parquet", corpus=CORPORA), "transcripts": expand("results/transcripts/{corpus}.parquet", corpus=CORPORA)}
 SYSTEM_KINDS.update({system: "speech_lm" for system in ABLATION_SYSTEMS})
 
 
@@ -194,3 +207,18 @@ def evaluation_targets():
     return expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"])) + expand(
         "results/report/ifeval_{ifeval_set}.csv", ifeval_set=list(EVALUATION["ifeval"]["sets"])
     )
+
+
+def heavy_job_benchmarks():
+    """Snakemake `benchmark:` records of the default DAG's heavy jobs, summarised in the report."""
+    files = expand("benchmarks/extract_attributes/{corpus}.tsv", corpus=CORPORA)
+    files += expand("benchmarks/encode_corpus/{corpus}.tsv", corpus=CORPORA)
+    files += expand("benchmarks/caption/{corpus}/shard-{shard}.tsv", corpus=CORPORA, shard=range(config["caption"]["shards"]))
+    files.append("benchmarks/train_adapter/train_adapter.tsv")
+    files += ["benchmarks/finetune_adapter/finetune_adapter.tsv"] if FINETUNE else []
+    if EVALUATION["enabled"]:
+        if "specialist_llm" in EVALUATED_SYSTEMS:
+            files += expand("benchmarks/extract_attributes/{prefix}{benchmark}.tsv", prefix=BENCHMARK_CLIPS, benchmark=list(EVALUATION["benchmarks"]))
+        files += expand("benchmarks/answer_benchmark/{benchmark}-{system}.tsv", benchmark=list(EVALUATION["benchmarks"]), system=EVALUATED_SYSTEMS)
+        files += expand("benchmarks/answer_ifeval/{ifeval_set}-{system}.tsv", ifeval_set=list(EVALUATION["ifeval"]["sets"]), system=IFEVAL_SYSTEMS)
+    return files

@@ -13,6 +13,7 @@ rule build_instruction_set:
         tasks=config["finetune"]["tasks"],
         seed=config["finetune"]["seed"],
         balance=config["finetune"]["balance"],
+        max_per_task=config["finetune"]["max_per_task"],
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
     log:
         "logs/build_instruction_set/instructions.log",

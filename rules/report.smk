@@ -1,4 +1,5 @@
-# Report pieces (snakemake --report report.html): training curves and first-vs-last validation loss.
+# Report pieces (snakemake --report report.html): training curves, first-vs-last validation loss, and the
+# heavy jobs' wall time, CPU time and peak memory from their benchmark records.
 
 
 rule training_report:
@@ -13,3 +14,16 @@ rule training_report:
         "../envs/report.yaml"
     script:
         "../scripts/training_report.py"
+
+
+rule performance_report:
+    input:
+        heavy_job_benchmarks(),
+    output:
+        report("results/report/performance.csv", caption="../report/performance.rst", category="Performance"),
+    log:
+        "logs/performance_report/performance_report.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/performance_report.py"

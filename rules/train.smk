@@ -1,28 +1,4 @@
-# Adapter training: the frozen Whisper encoder's taps cached once, then only the connector is trained.
-
-
-rule encoder_cache:
-    input:
-        splits=cache_inputs(),
-        whisper="resources/models/whisper",
-    output:
-        directory("results/encoder_cache"),
-    params:
-        tap_layers=config["connector"]["tap_layers"],
-        batch_size=config["train"]["cache_batch_size"],
-        trim=config["train"]["trim"],
-    log:
-        "logs/encoder_cache/encoder_cache.log",
-    benchmark:
-        "benchmarks/encoder_cache/encoder_cache.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        "../envs/train.yaml"
-    script:
-        "../scripts/encoder_cache.py"
+# Adapter training: only the connector learns; the frozen encoder's taps come from the corpora's caches.
 
 
 rule train_adapter:

@@ -1,27 +1,31 @@
-# The caption training set: every clip's Whisper transcript, joined with its captions, balanced, split.
+# The frozen Whisper's one pass over each corpus (transcripts for the LLM, encoder taps for the connector),
+# then the caption training set: transcripts joined with the captions, balanced, split.
 
 
-rule transcribe:
+rule encode_corpus:
     input:
         clips="results/attributes/{corpus}.parquet",
         whisper="resources/models/whisper",
     output:
         transcripts="results/transcripts/{corpus}.parquet",
-        quarantine="results/quarantine/transcribe/{corpus}.parquet",
+        cache=directory("results/encoder_cache/{corpus}"),
+        quarantine="results/quarantine/encode_corpus/{corpus}.parquet",
     params:
+        tap_layers=config["connector"]["tap_layers"],
         batch_size=config["transcribe"]["batch_size"],
+        trim=config["train"]["trim"],
     log:
-        "logs/transcribe/{corpus}.log",
+        "logs/encode_corpus/{corpus}.log",
     benchmark:
-        "benchmarks/transcribe/{corpus}.tsv"
+        "benchmarks/encode_corpus/{corpus}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=8000,
-        runtime=240,
+        runtime=480,
     conda:
-        "../envs/attributes.yaml"
+        "../envs/train.yaml"
     script:
-        "../scripts/transcribe.py"
+        "../scripts/encode_corpus.py"
 
 
 rule build_trainset:

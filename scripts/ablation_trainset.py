@@ -1,7 +1,8 @@
 """Snakemake entry point: a training set with ablated targets (see destaflow.ablations)."""
 
-from destaflow.ablations import ablation_trainset
+from destaflow.ablations import build_ablation_trainset
 from destaflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-ablation_trainset(snakemake.wildcards.variant, snakemake.input[0], snakemake.output[0])
+inputs = {name: snakemake.input[name] for name in snakemake.input.keys()}
+build_ablation_trainset(snakemake.wildcards.variant, inputs, snakemake.params.settings, snakemake.params.out_dir, snakemake.output.quarantine)

@@ -11,4 +11,5 @@ build_instruction_set(
     snakemake.params.seed,
     snakemake.params.out_dir,
     balance=snakemake.params.balance,
+    max_per_task=snakemake.params.max_per_task,
 )

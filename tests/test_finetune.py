@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from destaflow import manifest
-from destaflow.finetune import build_instruction_set, finetune_settings
+from destaflow.finetune import balance_labels, build_instruction_set, cap_per_task, finetune_settings
 from destaflow.models.adapter import load_adapter_config, save_adapter
 from destaflow.trainset import TRAINSET_COLUMNS
 from destaflow.training.cache import EncoderCache
@@ -97,6 +97,18 @@ def test_balancing_keeps_as_many_of_each_label_as_the_rarest_has(labelled, tmp_p
     assert summary.columns == ["task", "split", "label", "examples"] and summary["examples"].sum() == examples.height == 5
     assert run(0, "again").equals(examples)  # seeded
     assert len({tuple(run(seed, f"s{seed}").filter(pl.col("split") == "train")["id"]) for seed in range(8)}) > 1  # the draw varies
+
+
+def test_max_per_task_caps_each_task_and_split_keeping_labels_balanced():
+    records = pl.DataFrame({
+        "task": ["gender"] * 10 + ["pitch"] * 6, "split": ["train"] * 16,
+        "label": ["female"] * 6 + ["male"] * 4 + ["high", "low", "normal"] * 2, "clip_id": [str(n) for n in range(16)],
+    })
+    capped = balance_labels(records, seed=0, max_per_task=4)
+    counts = dict(capped.group_by("task", "label").len().select(pl.concat_str("task", "label", separator=":"), "len").iter_rows())
+    assert counts == {"gender:female": 2, "gender:male": 2, "pitch:high": 1, "pitch:low": 1, "pitch:normal": 1}
+    assert balance_labels(records, seed=0).height == 8 + 6  # uncapped: the rarest label's count per label
+    assert cap_per_task(records, seed=0, max_per_task=5).group_by("task").len().sort("task")["len"].to_list() == [5, 5]
 
 
 def test_the_two_table_iv_variants_differ_only_in_the_starting_connector():

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from conftest import require_espeak
 from destaflow.audio import TARGET_RATE, AudioError, load_audio
 from destaflow.cli import main
-from destaflow.inference import DestaModel, LongAudioWarning
+from destaflow.inference import Clip, DestaModel, LongAudioWarning
 from destaflow.models.adapter import CONFIG_FILE, WEIGHTS_FILE, AdapterError, load_adapter_config, save_adapter
 from destaflow.models.speech_lm import SpeechLM
 
@@ -183,6 +183,19 @@ def test_model_in_memory_chats_like_the_saved_one(speech_lm, desta, clips):
     messages = conversation(clips["weather"])
     fresh = DestaModel.from_components(speech_lm)
     assert torch.equal(fresh.prepare([messages]).audio_embeds, desta.prepare([messages]).audio_embeds)
+
+
+def test_a_clip_runs_the_encoder_once_and_is_transcribed_as_from_its_features(desta, clips):
+    samples = [load_audio(clips[name]).samples for name in ("anna", "weather")]
+    passes = []
+    hook = desta.speech_lm.whisper.get_encoder().register_forward_hook(lambda module, args, output: passes.append(args[0].shape[0]))
+    try:
+        _, transcripts = desta.encode_audio([Clip(s, name) for s, name in zip(samples, ("anna", "weather"))])
+    finally:
+        hook.remove()
+    assert passes == [2]  # one batched pass for taps and transcripts alike
+    assert transcripts == desta.transcribe_windows([[s] for s in samples])
+    assert "apples" in transcripts[0].lower()
 
 
 def test_long_clip_warns_and_its_transcript_covers_the_whole_clip(desta, clips, tmp_path):

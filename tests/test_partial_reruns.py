@@ -13,8 +13,8 @@ def finished_run(tmp_path_factory, prepared_models):
     config = tiny_demo_config(prepared_models)
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
-    stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "extract_attributes", "seed_transcripts", "caption", "transcribe",
-              "build_trainset", "encoder_cache", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report",
+    stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "extract_attributes", "seed_transcripts", "caption", "encode_corpus",
+              "build_trainset", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report", "performance_report",
               "build_demo_benchmark", "benchmark_clips", "answer_benchmark", "score_benchmark", "evaluation_report",
               "build_ifeval_demo", "answer_ifeval", "ifeval_report"}
     assert stages <= set(jobs_run(first.stderr + first.stdout))
@@ -47,26 +47,33 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
     workdir, config = finished_run
     config["seed"] = {"style": "quoted"}
     write_config(workdir / "tiny.yaml", config)
-    training = {"build_trainset": 1, "encoder_cache": 1, "train_adapter": 1, "finetune_adapter": 1, "training_report": 1}
+    training = {"build_trainset": 1, "train_adapter": 1, "finetune_adapter": 1, "training_report": 1, "performance_report": 1}
     # the speech LMs (trained on captions) and the specialized-models cascade (reads seeds) are rescored
     scores = {"answer_benchmark": 3, "score_benchmark": 3, "evaluation_report": 1, "answer_ifeval": 3, "build_ifeval_demo": 1, "ifeval_report": 1}
     assert run(workdir) == {"seed_transcripts": 3, "caption": 2, **training, **scores, "all": 1}
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
-    downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "transcribe": 2, "build_instruction_set": 1, **training,
+    downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "encode_corpus": 2, "build_instruction_set": 1, **training,
                   **scores, "build_demo_benchmark": 1, "benchmark_clips": 1, "answer_benchmark": 5, "score_benchmark": 5}
     assert run(workdir) == {"synthesize_demo": 1, **downstream, "all": 1}
 
 
-def test_ablations_target_trains_and_scores_the_seed_target_variant(finished_run):
-    workdir, _ = finished_run
+def test_ablations_target_trains_and_scores_each_variant_next_to_desta2(finished_run):
+    workdir, config = finished_run
+    # open QA needs room for a whole pair (8 tokens here); its parsing and quarantine are unit-tested
+    config["ablations"] = {"variants": ["seed_target", "desta_caption"]}
+    write_config(workdir / "tiny.yaml", config)
     ran = run(workdir, "ablations")
-    assert ran == {"ablation_trainset": 2, "train_ablation": 1, "answer_benchmark": 1, "score_benchmark": 1, "ablation_report": 1, "ablations": 1}
+    assert ran == {"ablation_caption": 2, "ablation_trainset": 2, "train_ablation": 2, "answer_benchmark": 2, "score_benchmark": 2,
+                   "ablation_report": 1, "ablations": 1}
     import polars as pl
 
     table = pl.read_csv(workdir / "results" / "report" / "demo_ablations.csv")
     ours = table.filter(pl.col("source").str.starts_with("ours"))["system"].to_list()
-    assert ours == ["desta2", "ablation_seed_target"]
-    trainset = pl.read_parquet(workdir / "results" / "ablations" / "seed_target" / "trainset" / "train.parquet")
+    assert ours == ["desta2", "ablation_seed_target", "ablation_desta_caption"]
+    ablation = workdir / "results" / "ablations"
+    trainset = pl.read_parquet(ablation / "seed_target" / "trainset" / "train.parquet")
     assert (trainset["target"] == trainset["seed"]).all() and trainset["id"].is_unique().all()
+    captioned = pl.read_parquet(ablation / "desta_caption" / "trainset" / "train.parquet")
+    assert captioned["gen_params"].str.contains("third-person").all() and (captioned["target"] != captioned["seed"]).all()

@@ -54,7 +54,8 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     for job in jobs["extract_attributes"]:
         assert job["gpu"] == "1" and job["cpus_per_gpu"] == "8" and job["mem_mb"] == "64000" and job["runtime"] == "720"
     assert len(jobs["seed_transcripts"]) == 8
-    for rule in ("caption", "transcribe", "encoder_cache"):
+    assert len(jobs["encode_corpus"]) == 7  # six corpora + the augmented one
+    for rule in ("caption", "encode_corpus"):
         assert all(job["gpu"] == "1" for job in jobs[rule]), rule
     (training,) = jobs["train_adapter"]
     assert training["gpu"] == "2" and training["cpus_per_gpu"] == "8" and training["runtime"] == "2880"

@@ -150,4 +150,4 @@ def test_batched_generation_equals_one_at_a_time(model, features):
 
 def test_whisper_transcribes_greedily_in_english(model, features):
     silence = torch.full_like(features[:1], -0.8)  # log-mel floor after Whisper's normalisation
-    assert isinstance(model.transcribe(silence, max_new_tokens=8)[0], str)
+    assert isinstance(model.transcribe(silence)[0], str)

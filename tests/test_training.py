@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import soundfile as sf
@@ -175,6 +176,34 @@ def test_cache_resumes_shard_by_shard_and_quarantines_unreadable_audio(data, dir
     quarantine = pl.read_parquet(tmp_path / "q" / "quarantine.parquet").sort("id")
     assert quarantine["id"].to_list() == ["broken", "missing"] and set(quarantine["stage"]) == {"encoder_cache"}
     assert quarantine.filter(pl.col("id") == "missing")["reason"].item() == "missing file"
+
+
+def test_one_pass_gives_the_asr_stage_transcripts_and_caches_read_as_one(data, dirs, tmp_path):
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    from destaflow.asr import transcribe
+    from destaflow.audio import load_audio
+
+    clips = pl.read_parquet(data["train"]).head(3).with_columns(id=pl.concat_str(pl.lit("x"), "id"))
+    audios = [load_audio(path).samples for path in clips["audio_path"]]
+    long_audio = np.concatenate([audios[0], np.zeros(31 * 16000, np.float32), audios[1]])  # two windows
+    sf.write(tmp_path / "long.wav", long_audio, 16000)
+    clips = pl.concat([clips, clips.head(1).with_columns(id=pl.lit("xlong"), audio_path=pl.lit(str(tmp_path / "long.wav")), duration=pl.lit(len(long_audio) / 16000))])
+    clips.write_parquet(tmp_path / "corpus.parquet")
+    build_encoder_cache([str(tmp_path / "corpus.parquet")], dirs[0], [0, 1, 2, 3], str(tmp_path / "one"), batch_size=4,
+                        transcripts_path=str(tmp_path / "transcripts.parquet"), quarantine_path=str(tmp_path / "quarantine.parquet"))
+    transcripts = pl.read_parquet(tmp_path / "transcripts.parquet").sort("id")
+    model, processor = WhisperForConditionalGeneration.from_pretrained(dirs[0]).eval(), WhisperProcessor.from_pretrained(dirs[0])
+    expected = transcribe([load_audio(path).samples for path in clips.sort("id")["audio_path"]], processor, model, 4)
+    assert transcripts["transcription"].to_list() == expected and len(expected[-1]) > len(expected[0])  # xlong: both windows
+    assert pl.read_parquet(tmp_path / "quarantine.parquet").height == 0
+
+    both = EncoderCache([data["cache"], tmp_path / "one"])
+    assert len(both) == 8 + 4
+    original = clips.row(0, named=True)["id"].removeprefix("x")
+    torch.testing.assert_close(both["x" + original][0], both[original][0])  # the same audio, cached twice
+    with pytest.raises(ValueError, match="more than one encoder cache"):
+        EncoderCache([data["cache"], data["cache"]])
 
 
 # ---- batches: cached and reference paths give the same loss -------------------------------------------------

@@ -14,10 +14,10 @@ TABLE_I = {
 
 # Table III: data-construction ablations (same metadata, same model).
 TABLE_III = {
-    "DeSTA-style captions": (None, (4.23, 9.25, 14.86, 7.34, 0.40, 7.24)),
+    "DeSTA-style captions": ("ablation_desta_caption", (4.23, 9.25, 14.86, 7.34, 0.40, 7.24)),
     "seed transcript itself as target": ("ablation_seed_target", (63.50, 49.92, 27.50, 18.03, 11.40, 33.13)),
-    "Open QA (3 pairs per clip)": (None, (64.95, 51.75, 22.86, 54.03, 40.90, 50.33)),
-    "Open QA (1 pair per clip)": (None, (77.27, 53.83, 23.07, 46.50, 41.80, 50.56)),
+    "Open QA (3 pairs per clip)": ("ablation_open_qa_3", (64.95, 51.75, 22.86, 54.03, 40.90, 50.33)),
+    "Open QA (1 pair per clip)": ("ablation_open_qa_1", (77.27, 53.83, 23.07, 46.50, 41.80, 50.56)),
     "DeSTA2 (What can you hear from the audio?)": ("desta2", (79.41, 59.42, 43.14, 51.63, 42.50, 56.78)),
 }
 

@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditionalGeneration
 
+from destaflow.asr import greedy_transcripts
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
-from destaflow.models.whisper_taps import tap_encoder, trim_to_frames
+from destaflow.models.whisper_taps import run_encoder, tap_encoder, trim_to_frames
 from destaflow.template import AUDIO_LOCATOR, conversation, render
 
 IGNORE = -100  # label of positions that carry no loss
@@ -109,16 +110,17 @@ class SpeechLM(nn.Module):
         """(B, Q, llm_dim): the connector."""
         return self.connector(tapped, frame_mask)
 
-    @torch.no_grad()
-    def transcribe(self, input_features: Tensor, **generation_kwargs) -> list[str]:
-        """Greedy English transcripts from Whisper's own decoder, no timestamps."""
+    def tap_and_encode(self, input_features: Tensor, frames: Sequence[int]) -> tuple[Tensor, Tensor, Tensor]:
+        """One encoder pass: the taps trimmed to the clips' frames, their frame mask, and the encoder output."""
+        tapped, encoded = run_encoder(self.whisper, input_features, self.connector.config.tap_layers)
+        return *trim_to_frames(tapped, frames), encoded
+
+    def transcribe(self, input_features: Tensor | None = None, encoder_output: Tensor | None = None, attention_mask: Tensor | None = None) -> list[str]:
+        """Greedy English transcripts from Whisper's own decoder, no timestamps; from the log-mels or from
+        the encoder output of a pass already made on them (the same transcript without a second pass)."""
         if self.whisper_tokenizer is None:
             raise ValueError("SpeechLM was built without a Whisper tokenizer")
-        multilingual = getattr(self.whisper.generation_config, "is_multilingual", False)  # *.en models refuse a language
-        options = {"language": "en", "task": "transcribe"} if multilingual else {}
-        options |= {"do_sample": False, "num_beams": 1, "return_timestamps": False} | generation_kwargs
-        ids = self.whisper.generate(input_features.to(self.whisper.device, self.whisper.dtype), **options)
-        return [text.strip() for text in self.whisper_tokenizer.batch_decode(ids, skip_special_tokens=True)]
+        return greedy_transcripts(self.whisper, self.whisper_tokenizer, input_features, attention_mask, encoder_output)
 
     # ---- text side --------------------------------------------------------------------------------------
 

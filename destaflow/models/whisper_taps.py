@@ -27,6 +27,12 @@ def frames_for_duration(seconds: float) -> int:
 @torch.no_grad()
 def tap_encoder(model: nn.Module, input_features: Tensor, tap_layers: Sequence[int]) -> Tensor:
     """Run the encoder of a Whisper model on 30 s log-mels (B, mels, 3000); return (B, L, 1500, d)."""
+    return run_encoder(model, input_features, tap_layers)[0]
+
+
+@torch.no_grad()
+def run_encoder(model: nn.Module, input_features: Tensor, tap_layers: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """The taps (B, L, 1500, d) and the encoder's output (B, 1500, d), which Whisper's decoder reads."""
     encoder = model.get_encoder()
     outputs: dict[int, Tensor] = {}
 
@@ -38,11 +44,11 @@ def tap_encoder(model: nn.Module, input_features: Tensor, tap_layers: Sequence[i
 
     handles = [encoder.layers[i].register_forward_hook(keep(i)) for i in sorted(set(tap_layers))]
     try:
-        encoder(input_features.to(encoder.conv1.weight))  # the encoder's device and dtype
+        encoded = encoder(input_features.to(encoder.conv1.weight)).last_hidden_state  # the encoder's device and dtype
     finally:
         for handle in handles:
             handle.remove()
-    return torch.stack([outputs[i] for i in tap_layers], dim=1)
+    return torch.stack([outputs[i] for i in tap_layers], dim=1), encoded
 
 
 def frame_mask(frames: Sequence[int], length: int | None = None, device: torch.device | None = None) -> Tensor:

@@ -2,18 +2,21 @@
 
 The encoder never trains, so running it on every step (as the reference loop does) repeats the same work
 each epoch. Here each unique clip is padded to Whisper's 30 s window, encoded once, and its taps (L, T, d)
-are kept, trimmed to the clip's own frames unless `trim=False` (then all 1500).
+are kept, trimmed to the clip's own frames unless `trim=False` (then all 1500). With `transcripts_path` the
+same pass also gives each clip its Whisper transcript: the decoder reads the encoder output the taps came
+from, so the encoder runs once per clip for both (a clip over 30 s is transcribed window by window).
 
 Layout of `out_dir`:
 
     shards/shard-00000.safetensors   up to `clips_per_shard` clips, keys "0", "1", ...; its metadata names
-                                     the clips, their frames and the clips it quarantined
+                                     the clips, their frames, transcripts and the clips it quarantined
     index.parquet                    id -> shard, key, frames (the clip's own frames, trimmed or not)
-    quarantine.parquet               id, audio_path, stage='encoder_cache', reason
+    quarantine.parquet               id, audio_path, stage='encoder_cache', reason (unless written elsewhere)
     cache_config.json                tap layers, trim, the Whisper model
 
 Clips are sorted by id and cut into shards in that order, and each shard is written atomically, so a killed
-build resumes at the first shard that is missing (or was built for other clips or settings).
+build resumes at the first shard that is missing (or was built for other clips or settings). A training
+stage may read several caches (one per corpus) as one.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
-from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
 
+from destaflow.asr import greedy_transcripts, reuse_encoder_pass, transcribe
 from destaflow.atomic import atomic_path, write_text
 from destaflow.audio import TARGET_RATE, load_audio
 from destaflow.models.sources import model_name
-from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
+from destaflow.models.whisper_taps import frames_for_duration, run_encoder
 from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
 from destaflow.runtime import chunks, quiet_loading, torch_device
 
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "encoder_cache"
 INDEX_COLUMNS = {"id": pl.String, "shard": pl.String, "key": pl.String, "frames": pl.Int64}
+TRANSCRIPT_COLUMNS = {"id": pl.String, "transcription": pl.String, "transcription_source": pl.String}
 
 
 # ---- the Whisper front end, shared with the uncached (reference) training loop ---------------------------
@@ -69,11 +74,19 @@ class ShardResult:
     tensors: dict[str, Tensor]
     ids: list[str]
     frames: list[int]
+    transcripts: list[str]
     quarantined: list[dict]
 
 
-def encode_shard(clips: list[dict], whisper, feature_extractor, tap_layers: list[int], batch_size: int, trim: bool, progress) -> ShardResult:
-    result = ShardResult({}, [], [], [])
+@dataclass
+class Whisper:
+    model: WhisperForConditionalGeneration
+    processor: WhisperProcessor
+    transcribe: bool
+
+
+def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], batch_size: int, trim: bool, progress) -> ShardResult:
+    result = ShardResult({}, [], [], [], [])
     for batch in chunks(clips, batch_size):
         readable, audios = [], []
         for clip in batch:
@@ -84,14 +97,24 @@ def encode_shard(clips: list[dict], whisper, feature_extractor, tap_layers: list
                 reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
                 result.quarantined.append({"id": clip["id"], "audio_path": clip["audio_path"], "stage": STAGE, "reason": reason})
         if readable:
-            tapped = tap_encoder(whisper, log_mels(feature_extractor, audios), tap_layers).to("cpu", torch.float16)
-            for clip, states in zip(readable, tapped):
+            tapped, encoded = run_encoder(whisper.model, log_mels(whisper.processor.feature_extractor, audios), tap_layers)
+            for clip, states in zip(readable, tapped.to("cpu", torch.float16)):
                 frames = frames_for_duration(clip["duration"])
                 result.tensors[str(len(result.ids))] = (states[:, :frames] if trim else states).contiguous()
                 result.ids.append(clip["id"])
                 result.frames.append(frames)
+            if whisper.transcribe:
+                result.transcripts += transcripts_of(audios, encoded, whisper, batch_size)
         progress.update(len(batch))
     return result
+
+
+def transcripts_of(audios: list[np.ndarray], encoded: Tensor, whisper: Whisper, batch_size: int) -> list[str]:
+    return reuse_encoder_pass(
+        audios,
+        lambda positions: greedy_transcripts(whisper.model, whisper.processor.tokenizer, encoder_output=encoded[positions]),
+        lambda longer: transcribe(longer, whisper.processor, whisper.model, batch_size),
+    )
 
 
 def shard_metadata(path: Path) -> dict | None:
@@ -111,11 +134,15 @@ def build_encoder_cache(
     batch_size: int,
     trim: bool = True,
     clips_per_shard: int = 256,
+    transcripts_path: str | None = None,
+    quarantine_path: str | None = None,
 ) -> pl.DataFrame:
-    """Encode every unique clip of the splits once; return the index (id, shard, key, frames)."""
+    """Encode every unique clip of the splits once; return the index (id, shard, key, frames). With
+    `transcripts_path`, also write each clip's transcript there (id, transcription, transcription_source).
+    Unreadable clips go to `quarantine_path` (default: quarantine.parquet in the cache)."""
     out = Path(out_dir)
     clips = unique_clips(split_parquets)
-    settings = {"tap_layers": list(tap_layers), "trim": trim, "whisper": model_name(whisper_dir)}
+    settings = {"tap_layers": list(tap_layers), "trim": trim, "whisper": model_name(whisper_dir), "transcribed": transcripts_path is not None}
     planned = list(chunks(clips, clips_per_shard))
     records, todo = [], []
     for number, shard_clips in enumerate(planned):
@@ -129,26 +156,30 @@ def build_encoder_cache(
     if todo:
         device = torch_device()
         with quiet_loading():
-            feature_extractor = WhisperFeatureExtractor.from_pretrained(whisper_dir)
-            whisper = WhisperForConditionalGeneration.from_pretrained(whisper_dir).to(device).eval()
+            model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).to(device).eval()
+            whisper = Whisper(model, WhisperProcessor.from_pretrained(whisper_dir), transcribe=transcripts_path is not None)
         with tqdm(total=sum(len(planned[n]) for n in todo), desc="encoder cache", unit="clip") as progress:
             for number in todo:
-                shard = encode_shard(planned[number], whisper, feature_extractor, tap_layers, batch_size, trim, progress)
+                shard = encode_shard(planned[number], whisper, tap_layers, batch_size, trim, progress)
                 records[number] = write_shard(out / "shards" / shard_name(number), shard, settings, planned[number])
     for stale in sorted((out / "shards").glob("shard-*.safetensors"))[len(planned):]:
         stale.unlink()
 
-    index, quarantined = [], []
+    index, quarantined, transcripts = [], [], []
     for number, record in enumerate(records):
         index += [{"id": i, "shard": shard_name(number), "key": str(k), "frames": f} for k, (i, f) in enumerate(zip(record["ids"], record["frames"]))]
         quarantined += record["quarantined"]
+        transcripts += [{"id": i, "transcription": t, "transcription_source": settings["whisper"]} for i, t in zip(record["ids"], record["transcripts"])]
     if len(index) + len(quarantined) != len(clips):
         raise RuntimeError(f"lost clips: {len(clips)} in, {len(index)} cached + {len(quarantined)} quarantined")
     index_table = pl.DataFrame(index, schema=INDEX_COLUMNS)
     with atomic_path(out / "index.parquet") as tmp:
         index_table.write_parquet(tmp)
-    write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), out / "quarantine.parquet")
-    write_text(out / "cache_config.json", json.dumps(settings, indent=2) + "\n")
+    write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), quarantine_path or out / "quarantine.parquet")
+    write_text(out / "cache_config.json", json.dumps({key: settings[key] for key in ("tap_layers", "trim", "whisper")}, indent=2) + "\n")
+    if transcripts_path is not None:
+        with atomic_path(transcripts_path) as tmp:
+            pl.DataFrame(transcripts, schema=TRANSCRIPT_COLUMNS).write_parquet(tmp)
     log.info("encoder cache: %d clips cached, %d quarantined", len(index), len(quarantined))
     return index_table
 
@@ -163,6 +194,7 @@ def write_shard(path: Path, shard: ShardResult, settings: dict, clips: list[dict
         "clips": [clip["id"] for clip in clips],
         "ids": shard.ids,
         "frames": shard.frames,
+        "transcripts": shard.transcripts,
         "quarantined": shard.quarantined,
     }
     with atomic_path(path) as tmp:
@@ -174,18 +206,26 @@ def write_shard(path: Path, shard: ShardResult, settings: dict, clips: list[dict
 
 
 class EncoderCache:
-    """Read access to a built cache: `cache[id]` -> (tapped (L, T, d) float32, frames). Shards open lazily.
+    """Read access to built caches: `cache[id]` -> (tapped (L, T, d) float32, frames). Shards open lazily.
 
-    `frames` is the clip's own length in encoder frames; T equals it in a trimmed cache and is 1500 otherwise.
-    At most `open_shards` shards stay open (least recently used closed first).
+    `roots` is one cache folder or several built with the same settings (one per corpus). `frames` is the
+    clip's own length in encoder frames; T equals it in a trimmed cache and is 1500 otherwise. At most
+    `open_shards` shards stay open (least recently used closed first).
     """
 
-    def __init__(self, out_dir: str | Path, open_shards: int = 64) -> None:
-        self.root = Path(out_dir)
-        self.config = json.loads((self.root / "cache_config.json").read_text())
-        index = pl.read_parquet(self.root / "index.parquet")
-        self.entries = {row["id"]: (row["shard"], row["key"], row["frames"]) for row in index.iter_rows(named=True)}
-        self._shards: OrderedDict[str, object] = OrderedDict()
+    def __init__(self, roots: str | Path | list[str] | list[Path], open_shards: int = 64) -> None:
+        roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(root) for root in roots]
+        configs = [json.loads((root / "cache_config.json").read_text()) for root in roots]
+        if any(config != configs[0] for config in configs):
+            raise ValueError(f"encoder caches built with different settings: {dict(zip(map(str, roots), configs))}")
+        self.config = configs[0]
+        self.entries: dict[str, tuple[Path, str, int]] = {}
+        for root in roots:
+            for row in pl.read_parquet(root / "index.parquet").iter_rows(named=True):
+                if row["id"] in self.entries:
+                    raise ValueError(f"clip {row['id']!r} is in more than one encoder cache ({root})")
+                self.entries[row["id"]] = (root / "shards" / row["shard"], row["key"], row["frames"])
+        self._shards: OrderedDict[Path, object] = OrderedDict()
         self.open_shards = open_shards
 
     def __len__(self) -> int:
@@ -202,11 +242,11 @@ class EncoderCache:
         shard_file, key, frames = self.entries[clip_id]
         return self._shard(shard_file).get_tensor(key).float(), frames
 
-    def _shard(self, shard_file: str):
+    def _shard(self, shard_file: Path):
         if shard_file in self._shards:
             self._shards.move_to_end(shard_file)
         else:
-            self._shards[shard_file] = safe_open(str(self.root / "shards" / shard_file), framework="pt")
+            self._shards[shard_file] = safe_open(str(shard_file), framework="pt")
             if len(self._shards) > self.open_shards:
                 self._shards.popitem(last=False)
         return self._shards[shard_file]

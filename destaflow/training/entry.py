@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--llm", required=True, help="prepared LLM folder")
     parser.add_argument("--train", required=True, help="training-set parquet (train split)")
     parser.add_argument("--valid", required=True, help="training-set parquet (valid split)")
-    parser.add_argument("--cache", default=None, help="encoder cache folder (omit with cache: false)")
+    parser.add_argument("--cache", nargs="+", default=None, help="encoder cache folders, one per corpus (omit with cache: false)")
     parser.add_argument("--out", required=True, help="output folder: logs, adapter/, checkpoint/")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if a checkpoint exists")
     parser.add_argument("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")

@@ -46,7 +46,7 @@ def run_training(argv: list[str], num_processes: int | None = None) -> None:
 RUN_FILES = ("log.csv", "valid.csv", "samples.jsonl", "summary.json")
 
 
-def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, valid: str, cache_dir: str | None, run_dir: str, out_dir: str, num_processes: int | None = None) -> None:
+def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, valid: str, cache_dirs: list[str] | str | None, run_dir: str, out_dir: str, num_processes: int | None = None) -> None:
     """Train in `run_dir`, then publish the adapter and the logs into `out_dir` atomically.
 
     `run_dir` outlives a killed job, so the rerun resumes from its checkpoint. It is only reused for the same
@@ -60,8 +60,8 @@ def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, vali
     write_text(run / "inputs.json", signature)
     write_text(run / "settings.json", json.dumps(settings, indent=2) + "\n")
     argv = ["--settings", str(run / "settings.json"), "--whisper", whisper_dir, "--llm", llm_dir, "--train", train, "--valid", valid, "--out", str(run)]
-    if cache_dir:
-        argv += ["--cache", cache_dir]
+    if cache_dirs:
+        argv += ["--cache", *([cache_dirs] if isinstance(cache_dirs, str) else cache_dirs)]
     run_training(argv, num_processes)
     with atomic_dir(out_dir) as tmp:
         shutil.copytree(run / "adapter", tmp / "adapter")

@@ -406,7 +406,7 @@ def train_adapter(
     llm_dir: str,
     train_parquet: str,
     valid_parquet: str,
-    cache_dir: str | None,
+    cache_dir: str | list[str] | None,
     out_dir: str,
     resume: bool = True,
     max_steps: int | None = None,
@@ -414,7 +414,7 @@ def train_adapter(
     """Train the connector; return a summary. `max_steps` stops early (with a checkpoint) after that many steps."""
     s = resolve_settings(settings)
     if s["cache"] and cache_dir is None:
-        raise ValueError("cache: true needs the encoder cache folder (or set cache: false for the reference loop)")
+        raise ValueError("cache: true needs the encoder cache folders (or set cache: false for the reference loop)")
     env = init_distributed()
     try:
         return _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir, Path(out_dir), resume, max_steps)

@@ -1,0 +1,7 @@
+"""Snakemake entry point: the heavy jobs' benchmark records as one table (see destaflow.performance)."""
+
+from destaflow.logs import log_to_file
+from destaflow.performance import performance_table
+
+log_to_file(snakemake.log[0])
+performance_table(list(snakemake.input), snakemake.output[0])
