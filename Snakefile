@@ -28,12 +28,6 @@ include: "rules/ablations.smk"
 
 rule all:
     input:
-        model_dirs(),
-        corpus_manifests(),
-        "results/trainset/summary.csv",
-        "results/adapter",
-        ["results/finetuned"] if FINETUNE else [],
-        "results/report/validation_loss.csv",
+        final_outputs(),
         "results/report/performance.csv",
-        evaluation_targets(),
     default_target: True

@@ -17,7 +17,7 @@ import time
 import torch
 
 from destaflow.models.whisper_taps import frames_for_duration, tap_layers_for
-from destaflow.training.cache import EncoderCache
+from destaflow.training.cache import EncoderCache, corpus_caches
 from destaflow.training.data import TapSource, full_window_mask, read_examples, text_batch
 from destaflow.training.distributed import Env
 from destaflow.training.loop import build_model, optimiser_step, resolve_settings
@@ -53,7 +53,7 @@ def fixed_batch_loss(model, examples, taps, settings, full_window: bool) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", default="results/trainset/train.parquet")
-    parser.add_argument("--cache", default="results/encoder_cache")
+    parser.add_argument("--cache", nargs="+", default=corpus_caches(), help="the corpora's encoder caches (default: every results/encoder_cache/<corpus>)")
     parser.add_argument("--whisper", default="resources/models/whisper")
     parser.add_argument("--llm", default="resources/models/llm")
     parser.add_argument("--steps", type=int, default=6)

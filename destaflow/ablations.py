@@ -99,12 +99,15 @@ def parse_qa_pairs(text: str, limit: int) -> list[tuple[str, str]]:
 
 
 def explode_qa(captions: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One row per parsed pair (prompt = question, response = answer); captions without a pair go to quarantine."""
+    """One row per parsed pair (prompt = question, response = answer; the last pair is dropped when the answer
+    hit the token limit); captions without a complete pair go to quarantine (audio_path null: captions are text)."""
     rows, failed = [], []
     for caption in captions.to_dicts():
         pairs = parse_qa_pairs(caption["response"], limit)
+        if caption.get("hit_token_limit") and pairs:  # the token limit may have cut the last answer short
+            pairs = pairs[:-1]
         if not pairs:
-            failed.append({"id": caption["id"], "audio_path": caption.get("audio_path"), "stage": "ablation_open_qa", "reason": "no 'Q: ... A: ...' pair in the LLM's answer"})
+            failed.append({"id": caption["id"], "audio_path": None, "stage": "ablation_open_qa", "reason": "no complete 'Q: ... A: ...' pair in the LLM's answer"})
         for index, (question, answer) in enumerate(pairs):
             rows.append({**caption, "caption_index": caption["caption_index"] * limit + index, "prompt": question, "response": answer})
     return pl.DataFrame(rows, schema=captions.schema), pl.DataFrame(failed, schema=QUARANTINE_COLUMNS)
@@ -118,7 +121,7 @@ def captioned_trainset(name: str, caption_shards: list[str], seed_manifests: lis
         captions, quarantined = explode_qa(captions, variant(name).qa_pairs)
         log.info("%s: %d question-answer pairs, %d answers without one", name, captions.height, quarantined.height)
     write_quarantine(quarantined, quarantine_path)
-    return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir))
+    return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir), training_only=True)
 
 
 def build_ablation_trainset(name: str, inputs: dict[str, Any], settings: dict[str, Any], out_dir: str, quarantine_path: str) -> None:

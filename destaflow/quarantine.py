@@ -17,3 +17,8 @@ QUARANTINE_COLUMNS = {"id": pl.String, "audio_path": pl.String, "stage": pl.Stri
 def write_quarantine(table: pl.DataFrame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         table.write_parquet(tmp)
+
+
+def reason_of(error: Exception) -> str:
+    """One line for the quarantine table, the same whichever stage met the error."""
+    return (str(error).strip() or type(error).__name__).splitlines()[0]

@@ -65,14 +65,15 @@ def build_trainset(caption_shards: list[str], seed_manifests: list[str], transcr
     return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir))
 
 
-def write_trainset(captions: pl.DataFrame, seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: Path) -> pl.DataFrame:
+def write_trainset(captions: pl.DataFrame, seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: Path,
+                   training_only: bool = False) -> pl.DataFrame:
     """Join captions (prompt, response) with their clips and transcripts, balance, check and write the splits."""
     seeds = pl.concat([manifest.read(path, "seed").select("id", "corpus", "speaker", "split", "audio_path", "duration") for path in seed_manifests])
     transcribed = pl.concat([pl.read_parquet(path) for path in transcripts])
     examples = balance(join_examples(captions, seeds, transcribed), settings["max_per_corpus"], settings["seed"])
     examples = examples.sort("corpus", "id", "caption_index")
     check_speakers_disjoint(examples)
-    write_splits(examples, out_dir)
+    write_splits(examples, out_dir, training_only)
     return examples
 
 
@@ -82,17 +83,21 @@ def check_speakers_disjoint(examples: pl.DataFrame) -> None:
         raise ValueError(f"speakers in more than one split: {crossing['speaker'].head(5).to_list()}")
 
 
-def write_splits(examples: pl.DataFrame, out_dir: Path) -> None:
+def write_splits(examples: pl.DataFrame, out_dir: Path, training_only: bool = False) -> None:
+    """<split>.parquet per split, the `datasets` copy (hf/) and summary.csv; `training_only`: train and valid
+    parquet alone (an ablation's training set, scored on the benchmarks instead)."""
     from datasets import Dataset, DatasetDict
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    splits = {split: examples.filter(pl.col("split") == split) for split in manifest.SPLITS}
+    splits = {split: examples.filter(pl.col("split") == split) for split in (("train", "valid") if training_only else manifest.SPLITS)}
     for split, table in splits.items():
         with atomic_path(out_dir / f"{split}.parquet") as tmp:
             table.write_parquet(tmp)
+    summary = summarise(examples)
+    log.info("training set:\n%s", summary)
+    if training_only:
+        return
     with atomic_dir(out_dir / "hf") as tmp:
         DatasetDict({split: Dataset.from_polars(table) for split, table in splits.items()}).save_to_disk(str(tmp))
-    summary = summarise(examples)
     with atomic_path(out_dir / "summary.csv") as tmp:
         summary.write_csv(tmp)
-    log.info("training set:\n%s", summary)

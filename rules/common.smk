@@ -47,11 +47,16 @@ _missing_roots = [
     f"evaluation.ifeval.sets.{name}.path: {ifeval_set['path']}"
     for name, ifeval_set in config["evaluation"]["ifeval"]["sets"].items()
     if config["evaluation"]["enabled"] and ifeval_set["path"] and not os.path.isdir(ifeval_set["path"])
+] + [
+    f"evaluation.chat.sets.{name}.path: {chat_set['path']}"
+    for name, chat_set in config["evaluation"]["chat"]["sets"].items()
+    if config["evaluation"]["enabled"] and chat_set["path"] and not os.path.isdir(chat_set["path"])
 ]
 if _missing_roots:
     raise WorkflowError("corpus folders do not exist: " + "; ".join(_missing_roots))
 _unbuilt = [f"benchmarks.{name}" for name, b in config["evaluation"]["benchmarks"].items() if not b["path"] and name != "demo"]
 _unbuilt += [f"ifeval.sets.{name}" for name, s in config["evaluation"]["ifeval"]["sets"].items() if not s["path"] and name != "demo"]
+_unbuilt += [f"chat.sets.{name}" for name, s in config["evaluation"]["chat"]["sets"].items() if not s["path"] and name != "demo"]
 if config["evaluation"]["enabled"] and _unbuilt:
     raise WorkflowError(f"evaluation.{_unbuilt[0]} needs a path (only `demo` is built by the workflow)")
 
@@ -201,12 +206,35 @@ def ifeval_items(wildcards):
     return path or f"results/ifeval/{wildcards.ifeval_set}/items.parquet"
 
 
+CHAT = EVALUATION["chat"]
+JUDGED = EVALUATION["judge"]["kind"] != "none"
+# open questions: every evaluated system but the specialized-models cascade (its inputs are Dynamic-SUPERB's)
+CHAT_SYSTEMS = [s for s in EVALUATED_SYSTEMS if s != "specialist_llm"]
+
+
+def chat_dir(wildcards):
+    return CHAT["sets"][wildcards.chat_set]["path"] or f"results/benchmarks/chat_{wildcards.chat_set}"
+
+
+def chat_settings(name):
+    return {**{key: CHAT[key] for key in ("seed", "max_new_tokens")}, "batch_size": EVALUATION["batch_size"], **CHAT["sets"][name]}
+
+
 def evaluation_targets():
     if not EVALUATION["enabled"]:
         return []
-    return expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"])) + expand(
-        "results/report/ifeval_{ifeval_set}.csv", ifeval_set=list(EVALUATION["ifeval"]["sets"])
-    )
+    targets = expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"]))
+    targets += expand("results/report/ifeval_{ifeval_set}.csv", ifeval_set=list(EVALUATION["ifeval"]["sets"]))
+    if JUDGED:  # open answers mean nothing without a judge; the demo set is built either way
+        return targets + expand("results/report/chat_{chat_set}.csv", chat_set=list(CHAT["sets"]))
+    return targets + (["results/benchmarks/chat_demo"] if "demo" in CHAT["sets"] and not CHAT["sets"]["demo"]["path"] else [])
+
+
+def final_outputs():
+    """What the default target builds (the performance table comes after all of it)."""
+    outputs = model_dirs() + corpus_manifests() + ["results/trainset/summary.csv", "results/adapter"]
+    outputs += ["results/finetuned"] if FINETUNE else []
+    return outputs + ["results/report/validation_loss.csv"] + evaluation_targets()
 
 
 def heavy_job_benchmarks():
@@ -221,4 +249,6 @@ def heavy_job_benchmarks():
             files += expand("benchmarks/extract_attributes/{prefix}{benchmark}.tsv", prefix=BENCHMARK_CLIPS, benchmark=list(EVALUATION["benchmarks"]))
         files += expand("benchmarks/answer_benchmark/{benchmark}-{system}.tsv", benchmark=list(EVALUATION["benchmarks"]), system=EVALUATED_SYSTEMS)
         files += expand("benchmarks/answer_ifeval/{ifeval_set}-{system}.tsv", ifeval_set=list(EVALUATION["ifeval"]["sets"]), system=IFEVAL_SYSTEMS)
+        if JUDGED:
+            files += expand("benchmarks/answer_chat/{chat_set}-{system}.tsv", chat_set=list(CHAT["sets"]), system=CHAT_SYSTEMS)
     return files

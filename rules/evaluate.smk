@@ -6,6 +6,7 @@ wildcard_constraints:
     system="|".join(SYSTEM_KINDS),
     benchmark="|".join(EVALUATION["benchmarks"]),
     ifeval_set="|".join(EVALUATION["ifeval"]["sets"]),
+    chat_set="|".join(EVALUATION["chat"]["sets"]),
 
 
 rule build_demo_benchmark:
@@ -162,3 +163,78 @@ rule ifeval_report:
         "../envs/evaluate.yaml"
     script:
         "../scripts/ifeval_report.py"
+
+
+# Open questions in AIR-Bench-Chat's format, each answer rated by the judge against the reference answer in
+# both orders (only with a judge).
+
+
+rule build_chat_demo:
+    input:
+        seeds=expand("results/seeds/{corpus}.parquet", corpus=list(config["corpora"])),
+    output:
+        directory("results/benchmarks/chat_demo"),
+    params:
+        seed=CHAT["seed"],
+        per_speaker=CHAT["clips_per_speaker"],
+    log:
+        "logs/build_chat_demo/build_chat_demo.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/build_chat_demo.py"
+
+
+rule answer_chat:
+    input:
+        unpack(system_inputs),
+        chat=chat_dir,
+    output:
+        "results/chat/{chat_set}/{system}/answers.parquet",
+    params:
+        kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        settings=lambda wildcards: chat_settings(wildcards.chat_set),
+        llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+    log:
+        "logs/answer_chat/{chat_set}-{system}.log",
+    benchmark:
+        "benchmarks/answer_chat/{chat_set}-{system}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/answer_chat.py"
+
+
+rule score_chat:
+    input:
+        "results/chat/{chat_set}/{system}/answers.parquet",
+    output:
+        scored="results/chat/{chat_set}/{system}/scored.parquet",
+        summary="results/chat/{chat_set}/{system}/scores.csv",
+    params:
+        judge=config["evaluation"]["judge"],
+        cache="results/evaluation/judge_cache.sqlite",
+        dataset=chat_dir,
+    log:
+        "logs/score_chat/{chat_set}-{system}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/score_chat.py"
+
+
+rule chat_report:
+    input:
+        lambda wildcards: expand("results/chat/{chat_set}/{system}/scores.csv", chat_set=wildcards.chat_set, system=CHAT_SYSTEMS),
+    output:
+        report("results/report/chat_{chat_set}.csv", caption="../report/chat.rst", category="Scores", subcategory="open questions"),
+    log:
+        "logs/chat_report/{chat_set}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/chat_report.py"

@@ -14,6 +14,7 @@ rule encode_corpus:
         tap_layers=config["connector"]["tap_layers"],
         batch_size=config["transcribe"]["batch_size"],
         trim=config["train"]["trim"],
+        work_dir="results/runs/encode_corpus/{corpus}",
     log:
         "logs/encode_corpus/{corpus}.log",
     benchmark:

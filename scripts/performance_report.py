@@ -4,4 +4,4 @@ from destaflow.logs import log_to_file
 from destaflow.performance import performance_table
 
 log_to_file(snakemake.log[0])
-performance_table(list(snakemake.input), snakemake.output[0])
+performance_table(snakemake.params.records, snakemake.output[0])

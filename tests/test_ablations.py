@@ -44,10 +44,12 @@ def test_qa_pairs_are_parsed_with_numbering_and_multiline_answers_and_capped():
 
 def test_open_qa_rows_are_pairs_and_answers_without_one_are_quarantined():
     captions = pl.DataFrame([
-        {"id": "a", "caption_index": 0, "prompt": "p", "response": "Q: Who speaks?\nA: A man.\nQ: Where?\nA: Outside."},
-        {"id": "b", "caption_index": 0, "prompt": "p", "response": "A man speaks outside."},
+        {"id": "a", "caption_index": 0, "prompt": "p", "response": "Q: Who speaks?\nA: A man.\nQ: Where?\nA: Outside.", "hit_token_limit": False},
+        {"id": "b", "caption_index": 0, "prompt": "p", "response": "A man speaks outside.", "hit_token_limit": False},
+        {"id": "c", "caption_index": 0, "prompt": "p", "response": "Q: Who speaks?\nA: A woman.\nQ: How?\nA: Slowly and", "hit_token_limit": True},
     ])
     pairs, quarantined = explode_qa(captions, 3)
-    assert pairs.select("id", "caption_index", "prompt", "response").rows() == [("a", 0, "Who speaks?", "A man."), ("a", 1, "Where?", "Outside.")]
-    assert quarantined["id"].to_list() == ["b"] and "no 'Q: ... A: ...' pair" in quarantined["reason"][0]
+    assert pairs.select("id", "caption_index", "prompt", "response").rows() == [
+        ("a", 0, "Who speaks?", "A man."), ("a", 1, "Where?", "Outside."), ("c", 0, "Who speaks?", "A woman.")]  # c's cut answer dropped
+    assert quarantined["id"].to_list() == ["b"] and "no complete 'Q: ... A: ...' pair" in quarantined["reason"][0]
     assert pairs["id"].n_unique() + quarantined.height == captions.height

@@ -3,6 +3,7 @@
 import io
 import json
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -365,3 +366,38 @@ def test_benchmark_inputs_become_a_label_free_corpus_and_seeds_find_their_items(
     transcripts, errors = seeds_of(items, "native", seeds)
     assert transcripts[0] == ["seed of 1 s", "seed of 2 s"] and transcripts[1] == ["seed of 1 s", "seed of 1 s"]
     assert transcripts[2] is None and "no seed transcript" in errors[2]
+
+
+def test_demo_open_questions_are_air_bench_chat_answered_and_judged(tmp_path, prepared_models):
+    from destaflow.evaluation.chat_demo import build_chat_demo
+    from destaflow.evaluation.stage import answer_chat, score_chat_answers
+
+    clips = []
+    for n, (voice, gender, accent) in enumerate([("v1", "female", "Scottish"), ("v1", "female", "Scottish"), ("v2", "male", "American")]):
+        (tmp_path / f"c{n}.wav").write_bytes(wav(1.0 + n / 10))
+        clips.append({"id": f"c{n}", "audio_path": str(tmp_path / f"c{n}.wav"), "speaker": voice, "split": "test", "gender": gender, "accent": accent,
+                      "speaking_speed": "slow", "pitch": "high", "text": f"sentence {n}", "seed": f"[00:00:00-00:00:01] sentence {n} (Gender: {gender.title()})"})
+    clips.append(clips[0] | {"id": "train", "split": "train"})
+    pl.DataFrame(clips).write_parquet(tmp_path / "seeds.parquet")
+    meta = build_chat_demo([str(tmp_path / "seeds.parquet")], str(tmp_path / "chat"), seed=0, per_speaker=1)
+    ids = meta["uniq_id"].to_list()
+    assert len(ids) == 2 and ids[0] in ("c0", "c1") and ids[1] == "c2"  # one test clip per voice, none from train
+    assert meta["meta_info"][1].startswith("[00:00:00-00:00:01] sentence 2")
+    assert any(word in meta["answer_gt"][1] for word in ("man", "male", "American", "slow", "sentence 2"))
+    items = load_chat(tmp_path / "chat")
+    assert items["uniq_id"].to_list() == ids and all(Path(p).exists() for p in items["audio_path"])
+
+    (tmp_path / "chat" / "Chat" / "speech_QA_destaflow_demo" / "c2.wav").write_bytes(b"RIFF broken")
+    settings = {"subset": "speech", "max_items": None, "seed": 0, "batch_size": 4, "max_new_tokens": 6}
+    answers = answer_chat(str(tmp_path / "chat"), "asr_llm", "asr_llm", str(tmp_path / "answers.parquet"), settings,
+                          whisper_dir=str(prepared_models["whisper"]), llm_dir=str(prepared_models["llm"]))
+    assert answers["uniq_id"].to_list() == ids and answers["response"][0] and answers["response"][1] is None
+    assert answers["error"][1].startswith("audio:")
+    with FakeJudgeServer(lambda user: "8 6") as server:
+        judge = {"kind": "openai", "base_url": server.base_url, "model": "fake-judge", "api_key_env": None, "timeout_s": 5, "max_retries": 0, "backoff_s": 0.01}
+        summary = score_chat_answers(str(tmp_path / "answers.parquet"), str(tmp_path / "scored.parquet"), str(tmp_path / "scores.csv"),
+                                     judge, str(tmp_path / "cache.sqlite"), "chat_demo")
+    assert summary["system"] == "asr_llm" and summary["n"] == 2 and summary["judged"] == 1 and summary["failures"] == 1
+    assert summary["model_score"] == 7.0  # 6 with the reference first, 8 with the model first
+    with pytest.raises(ValueError, match="judge"):
+        score_chat_answers(str(tmp_path / "answers.parquet"), str(tmp_path / "s.parquet"), str(tmp_path / "s.csv"), {"kind": "none"}, str(tmp_path / "c.sqlite"), "d")

@@ -30,6 +30,9 @@ def paper_config_on_empty_corpora(tmp_path):
     (tmp_path / "DynamicSuperb").mkdir()
     config["evaluation"]["ifeval"]["sets"]["speech_ifeval"]["path"] = str(tmp_path / "Speech-IFEval")
     (tmp_path / "Speech-IFEval").mkdir()
+    config["evaluation"]["chat"]["sets"]["air_bench"]["path"] = str(tmp_path / "AIR-Bench")
+    (tmp_path / "AIR-Bench").mkdir()
+    config["evaluation"]["judge"] = {"kind": "openai", "base_url": "http://judge.local/v1", "model": "gpt-4o"}
     return write_config(tmp_path / "paper.yaml", config)
 
 
@@ -63,6 +66,8 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     assert finetuning["gpu"] == "2" and finetuning["runtime"] == "720"
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
     assert len(jobs["answer_benchmark"]) == 5 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
+    assert len(jobs["answer_chat"]) == 4 and all(job["gpu"] == "1" for job in jobs["answer_chat"])  # not the specialist cascade
+    assert len(jobs["score_chat"]) == 4 and "build_chat_demo" not in jobs
     assert "build_demo_benchmark" not in jobs and len(jobs["evaluation_report"]) == 1
     assert len(jobs["answer_ifeval"]) == 6 and len(jobs["ifeval_report"]) == 2  # (2 speech LMs + text LLM) x 2 sets
 

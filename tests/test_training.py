@@ -174,14 +174,12 @@ def test_cache_resumes_shard_by_shard_and_quarantines_unreadable_audio(data, dir
     index = build_encoder_cache([str(tmp_path / "split.parquet")], dirs[0], [0, 1, 2, 3], str(tmp_path / "q"), batch_size=4)
     assert index["id"].to_list() == ["c0"]
     quarantine = pl.read_parquet(tmp_path / "q" / "quarantine.parquet").sort("id")
-    assert quarantine["id"].to_list() == ["broken", "missing"] and set(quarantine["stage"]) == {"encoder_cache"}
+    assert quarantine["id"].to_list() == ["broken", "missing"] and set(quarantine["stage"]) == {"encode_corpus"}
     assert quarantine.filter(pl.col("id") == "missing")["reason"].item() == "missing file"
 
 
 def test_one_pass_gives_the_asr_stage_transcripts_and_caches_read_as_one(data, dirs, tmp_path):
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    from destaflow.asr import transcribe
+    from destaflow.asr import load_whisper, transcribe
     from destaflow.audio import load_audio
 
     clips = pl.read_parquet(data["train"]).head(3).with_columns(id=pl.concat_str(pl.lit("x"), "id"))
@@ -193,17 +191,35 @@ def test_one_pass_gives_the_asr_stage_transcripts_and_caches_read_as_one(data, d
     build_encoder_cache([str(tmp_path / "corpus.parquet")], dirs[0], [0, 1, 2, 3], str(tmp_path / "one"), batch_size=4,
                         transcripts_path=str(tmp_path / "transcripts.parquet"), quarantine_path=str(tmp_path / "quarantine.parquet"))
     transcripts = pl.read_parquet(tmp_path / "transcripts.parquet").sort("id")
-    model, processor = WhisperForConditionalGeneration.from_pretrained(dirs[0]).eval(), WhisperProcessor.from_pretrained(dirs[0])
+    processor, model = load_whisper(dirs[0])  # what the ASR cascade and `destaflow transcribe` use
     expected = transcribe([load_audio(path).samples for path in clips.sort("id")["audio_path"]], processor, model, 4)
     assert transcripts["transcription"].to_list() == expected and len(expected[-1]) > len(expected[0])  # xlong: both windows
     assert pl.read_parquet(tmp_path / "quarantine.parquet").height == 0
 
+    with pytest.raises(ValueError, match="no encoder cache"):
+        EncoderCache([])
     both = EncoderCache([data["cache"], tmp_path / "one"])
     assert len(both) == 8 + 4
     original = clips.row(0, named=True)["id"].removeprefix("x")
     torch.testing.assert_close(both["x" + original][0], both[original][0])  # the same audio, cached twice
     with pytest.raises(ValueError, match="more than one encoder cache"):
         EncoderCache([data["cache"], data["cache"]])
+
+
+def test_a_killed_corpus_pass_resumes_from_its_work_folder_and_publishes_whole(data, dirs, tmp_path):
+    from destaflow.training.cache import encode_corpus
+
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    corpus = tmp_path / "corpus.parquet"
+    pl.concat([pl.read_parquet(data["train"]), pl.read_parquet(data["valid"])]).write_parquet(corpus)
+    outputs = [str(cache), str(tmp_path / "transcripts.parquet"), str(tmp_path / "quarantine.parquet")]
+    encode_corpus(str(corpus), dirs[0], [0, 1, 2, 3], 4, True, str(work), *outputs, clips_per_shard=4)
+    shutil.move(cache, work)  # as a killed job leaves it: shard 0 done, shard 1 missing, nothing published
+    (work / "shards" / "shard-00001.safetensors").unlink()
+    done = (work / "shards" / "shard-00000.safetensors").stat().st_mtime_ns
+    encode_corpus(str(corpus), dirs[0], [0, 1, 2, 3], 4, True, str(work), *outputs, clips_per_shard=4)
+    assert not work.exists() and (cache / "shards" / "shard-00000.safetensors").stat().st_mtime_ns == done
+    assert len(EncoderCache(cache)) == 8 and pl.read_parquet(tmp_path / "transcripts.parquet").height == 8
 
 
 # ---- batches: cached and reference paths give the same loss -------------------------------------------------

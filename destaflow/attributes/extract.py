@@ -12,7 +12,7 @@ from tqdm import tqdm
 from destaflow import binning, manifest
 from destaflow.attributes.base import Extractor, merge
 from destaflow.audio import AudioError, load_audio
-from destaflow.quarantine import QUARANTINE_COLUMNS
+from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _load_batch(rows, quarantined):
             audios.append(load_audio(row["audio_path"]).samples)
             batch.append(dict(row))
         except AudioError as error:
-            quarantined.append(_quarantine_row(row, str(error)))
+            quarantined.append(_quarantine_row(row, reason_of(error)))
     return batch, audios
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import polars as pl
 import soundfile as sf
@@ -70,10 +71,21 @@ def probe_audio(path: Path) -> tuple[int, float]:
     return info.samplerate, info.frames / info.samplerate
 
 
-def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus") -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Probe every row's audio; return (kept manifest, quarantine). Rows need id, audio_path and labels."""
+def inside(path: Path, roots: Sequence[Path]) -> bool:
+    """Lexically (symlinks allowed, `..` not): is `path` under one of `roots`?"""
+    resolved = Path(os.path.abspath(path))
+    return any(resolved.is_relative_to(os.path.abspath(root)) for root in roots)
+
+
+def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus", roots: Sequence[Path] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Probe every row's audio; return (kept manifest, quarantine). Rows need id, audio_path and labels.
+    With `roots`, a path that leaves them (a `../` in corpus metadata) is quarantined, never read."""
     kept, quarantined = [], []
     for row in rows:
+        if roots and not inside(Path(row["audio_path"]), roots):
+            reason = f"audio path outside the corpus root ({', '.join(map(str, roots))})"
+            quarantined.append({"id": row["id"], "audio_path": str(row["audio_path"]), "stage": stage, "reason": reason})
+            continue
         try:
             rate, duration = probe_audio(Path(row["audio_path"]))
         except Exception as error:  # any unreadable file is quarantined with its reason, never fatal

@@ -43,7 +43,8 @@ def read_corpus(name: str, settings: dict[str, Any]) -> tuple[pl.DataFrame, pl.D
     cap = settings.get("max_clips")
     if cap is not None and len(rows) > cap:
         rows = random.Random(settings.get("split_seed", 0)).sample(rows, cap)
-    table, quarantine = finish_manifest(rows)
+    roots = [Path(settings[key]) for key in ("root", "audio_root") if settings.get(key)]
+    table, quarantine = finish_manifest(rows, roots=roots)
     return (table.sort("id") if table.height else table), quarantine
 
 

@@ -201,6 +201,15 @@ def clips_per_speaker(table: pl.DataFrame, count: int | None, seed: int) -> pl.D
     return table.filter(pl.col("id").is_in(chosen))
 
 
+def held_out_clips(seed_manifests: list[str], per_speaker: int | None, seed: int) -> pl.DataFrame:
+    """The test-split clips of the seed manifests, at most `per_speaker` of each voice (seeded), sorted by id."""
+    table = pl.concat([pl.read_parquet(p) for p in seed_manifests], how="diagonal_relaxed").filter(pl.col("split") == "test")
+    table = clips_per_speaker(table, per_speaker, seed).sort("id")
+    if table.is_empty():
+        raise ValueError(f"no test-split clip in {seed_manifests}")
+    return table
+
+
 def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], seed: int, room: RoomRanges | dict,
                          per_speaker: int | None = None) -> pl.DataFrame:
     """Write one instance folder per task plus instances.json; returns a summary (instance, task, items).

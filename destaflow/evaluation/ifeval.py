@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from destaflow.atomic import atomic_path
-from destaflow.evaluation.demo_benchmark import clips_per_speaker
+from destaflow.evaluation.demo_benchmark import held_out_clips
 from destaflow.instructions import TASKS
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,7 @@ def follows(response: str | None, instruction_ids: list[str], kwargs_list: list[
 def build_demo_set(seed_manifests: list[str], out_path: str, seed: int, per_speaker: int | None = None) -> pl.DataFrame:
     """One constrained question per test clip (at most `per_speaker` clips of each voice): a question about
     the clip + one IFEval constraint, seeded."""
-    table = pl.concat([pl.read_parquet(p) for p in seed_manifests], how="diagonal_relaxed").filter(pl.col("split") == "test")
-    table = clips_per_speaker(table, per_speaker, seed).sort("id")
-    if table.is_empty():
-        raise ValueError("no test-split clip to build the instruction-following set from")
+    table = held_out_clips(seed_manifests, per_speaker, seed)
     rng = random.Random(seed)
     rows = []
     for n, clip in enumerate(table.iter_rows(named=True)):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import polars as pl
 
 from destaflow.atomic import atomic_path
 from destaflow.evaluation import ifeval
 from destaflow.evaluation.answers import SYSTEMS, cascade_answers, cascade_prompt, llm_answers, speech_lm_answers, speech_lm_chat
-from destaflow.evaluation.dynamic_superb import load_benchmark
+from destaflow.evaluation.dynamic_superb import Item, load_benchmark
 from destaflow.evaluation.dynamic_superb_instances import INSTANCES
+from destaflow.evaluation.air_bench import load_chat, score_chat
 from destaflow.evaluation.judges import YES_NO, JudgeCache, build_judge
 from destaflow.evaluation.scoring import score_items, summarise
 
@@ -33,10 +33,19 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
     `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists).
     """
     use_threads(threads)
-    if kind not in SYSTEMS:
-        raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
     items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
     log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings["max_per_instance"], settings["seed"])
+    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path)
+    with atomic_path(out_path) as tmp:
+        table.write_parquet(tmp)
+    return table
+
+
+def answer_items(items: list[Item], system: str, kind: str, settings: dict, adapter_dir: str | None, whisper_dir: str | None,
+                 llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None) -> pl.DataFrame:
+    """One answer row per item (answer null and `error` set where it got none)."""
+    if kind not in SYSTEMS:
+        raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
     common = {"two_audio": settings["two_audio"], "batch_size": settings["batch_size"], "max_new_tokens": settings["max_new_tokens"]}
     if kind == "speech_lm":
         table = speech_lm_answers(adapter_dir, items, **common)
@@ -48,8 +57,6 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
         raise RuntimeError(f"lost items: {len(items)} in, {table.height} answer rows")
     unanswered = table.filter(pl.col("answer").is_null()).height
     log.info("%s: %d items, %d answered, %d without an answer (reason in `error`)", system, table.height, table.height - unanswered, unanswered)
-    with atomic_path(out_path) as tmp:
-        table.write_parquet(tmp)
     return table
 
 
@@ -119,4 +126,56 @@ def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str) -
     with atomic_path(out_path) as tmp:
         table.write_csv(tmp, float_precision=4)
     log.info("instruction-following retention:\n%s", table)
+    return table
+
+
+# ---- open questions (AIR-Bench-Chat format), judged pairwise against the reference answer ------------------
+
+
+def chat_as_items(rows: pl.DataFrame) -> list[Item]:
+    return [Item(id=r["uniq_id"], instance=f"{r['task_name']}_{r['dataset_name']}", dimension="chat", instruction=r["question"],
+                 label=r["answer_gt"], options=None, audios=[{"path": r["audio_path"]}]) for r in rows.iter_rows(named=True)]
+
+
+def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
+                whisper_dir: str | None = None, llm_dir: str | None = None, llm_settings: dict | None = None,
+                threads: int | None = None) -> pl.DataFrame:
+    """The meta rows with each system's free answer in `response` (null, with `error`, where it has none)."""
+    use_threads(threads)
+    if kind == "specialist_llm":
+        raise ValueError("the specialized-models cascade answers Dynamic-SUPERB-format benchmarks only")
+    rows = load_chat(chat_dir, settings["subset"], settings["max_items"], settings["seed"])
+    if rows["uniq_id"].is_duplicated().any():
+        raise ValueError(f"{chat_dir}: uniq_id is not unique")
+    table = answer_items(chat_as_items(rows), system, kind, settings | {"two_audio": "native"}, adapter_dir, whisper_dir, llm_dir, llm_settings)
+    answers = rows.join(table.select(pl.col("id").alias("uniq_id"), pl.col("answer").alias("response"), "transcript", "error", "system"),
+                        on="uniq_id", how="left", maintain_order="left")
+    with atomic_path(out_path) as tmp:
+        answers.write_parquet(tmp)
+    return answers
+
+
+def score_chat_answers(answers_path: str, scored_path: str, summary_path: str, judge_settings: dict, cache_path: str, dataset: str) -> dict:
+    judge = build_judge(judge_settings)
+    if judge is None:
+        raise ValueError("open questions are scored by a judge only: set evaluation.judge.kind to openai or local")
+    answers = pl.read_parquet(answers_path)
+    cache = JudgeCache(cache_path)
+    try:
+        scored, summary = score_chat(answers, judge, cache)
+    finally:
+        cache.close()
+    summary = {"system": answers["system"][0] if answers.height else None, **summary, "dataset": dataset}
+    log.info("%s", summary)
+    with atomic_path(scored_path) as tmp:
+        scored.write_parquet(tmp)
+    with atomic_path(summary_path) as tmp:
+        pl.DataFrame([summary]).write_csv(tmp)
+    return summary
+
+
+def chat_report(summary_paths: list[str], out_path: str) -> pl.DataFrame:
+    table = pl.concat([pl.read_csv(path) for path in summary_paths], how="diagonal_relaxed")
+    with atomic_path(out_path) as tmp:
+        table.write_csv(tmp, float_precision=3)
     return table

@@ -11,7 +11,7 @@ Layout of `out_dir`:
     shards/shard-00000.safetensors   up to `clips_per_shard` clips, keys "0", "1", ...; its metadata names
                                      the clips, their frames, transcripts and the clips it quarantined
     index.parquet                    id -> shard, key, frames (the clip's own frames, trimmed or not)
-    quarantine.parquet               id, audio_path, stage='encoder_cache', reason (unless written elsewhere)
+    quarantine.parquet               id, audio_path, stage='encode_corpus', reason (unless written elsewhere)
     cache_config.json                tap layers, trim, the Whisper model
 
 Clips are sorted by id and cut into shards in that order, and each shard is written atomically, so a killed
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,17 +37,17 @@ from torch import Tensor
 from tqdm import tqdm
 from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
 
-from destaflow.asr import greedy_transcripts, reuse_encoder_pass, transcribe
-from destaflow.atomic import atomic_path, write_text
+from destaflow.asr import greedy_transcripts, load_whisper, reuse_encoder_pass, transcribe
+from destaflow.atomic import atomic_dir, atomic_path, write_text
 from destaflow.audio import TARGET_RATE, load_audio
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, run_encoder
-from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
-from destaflow.runtime import chunks, quiet_loading, torch_device
+from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine
+from destaflow.runtime import chunks
 
 log = logging.getLogger(__name__)
 
-STAGE = "encoder_cache"
+STAGE = "encode_corpus"  # the workflow rule that runs it
 INDEX_COLUMNS = {"id": pl.String, "shard": pl.String, "key": pl.String, "frames": pl.Int64}
 TRANSCRIPT_COLUMNS = {"id": pl.String, "transcription": pl.String, "transcription_source": pl.String}
 
@@ -82,7 +83,7 @@ class ShardResult:
 class Whisper:
     model: WhisperForConditionalGeneration
     processor: WhisperProcessor
-    transcribe: bool
+    transcribes: bool  # also decode each clip's transcript from the same encoder pass
 
 
 def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], batch_size: int, trim: bool, progress) -> ShardResult:
@@ -94,8 +95,7 @@ def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], bat
                 audios.append(load_audio(clip["audio_path"]).samples)
                 readable.append(clip)
             except Exception as error:  # AudioError, or anything else the decoder throws: quarantine, never crash
-                reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-                result.quarantined.append({"id": clip["id"], "audio_path": clip["audio_path"], "stage": STAGE, "reason": reason})
+                result.quarantined.append({"id": clip["id"], "audio_path": clip["audio_path"], "stage": STAGE, "reason": reason_of(error)})
         if readable:
             tapped, encoded = run_encoder(whisper.model, log_mels(whisper.processor.feature_extractor, audios), tap_layers)
             for clip, states in zip(readable, tapped.to("cpu", torch.float16)):
@@ -103,7 +103,7 @@ def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], bat
                 result.tensors[str(len(result.ids))] = (states[:, :frames] if trim else states).contiguous()
                 result.ids.append(clip["id"])
                 result.frames.append(frames)
-            if whisper.transcribe:
+            if whisper.transcribes:
                 result.transcripts += transcripts_of(audios, encoded, whisper, batch_size)
         progress.update(len(batch))
     return result
@@ -154,10 +154,8 @@ def build_encoder_cache(
     log.info("encoder cache: %d clips in %d shards, %d to build", len(clips), len(planned), len(todo))
 
     if todo:
-        device = torch_device()
-        with quiet_loading():
-            model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).to(device).eval()
-            whisper = Whisper(model, WhisperProcessor.from_pretrained(whisper_dir), transcribe=transcripts_path is not None)
+        processor, model = load_whisper(whisper_dir)  # the precision every transcript of the workflow is made at
+        whisper = Whisper(model, processor, transcribes=transcripts_path is not None)
         with tqdm(total=sum(len(planned[n]) for n in todo), desc="encoder cache", unit="clip") as progress:
             for number in todo:
                 shard = encode_shard(planned[number], whisper, tap_layers, batch_size, trim, progress)
@@ -182,6 +180,23 @@ def build_encoder_cache(
             pl.DataFrame(transcripts, schema=TRANSCRIPT_COLUMNS).write_parquet(tmp)
     log.info("encoder cache: %d clips cached, %d quarantined", len(index), len(quarantined))
     return index_table
+
+
+def encode_corpus(manifest: str, whisper_dir: str, tap_layers: list[int], batch_size: int, trim: bool, work_dir: str, cache_dir: str,
+                  transcripts_path: str, quarantine_path: str, clips_per_shard: int = 256) -> None:
+    """The workflow's Whisper pass over one corpus. The cache is built in `work_dir`, which outlives a killed
+    job (Snakemake empties a job's declared outputs before it starts), so the rerun resumes at the first
+    missing shard; then it is published to `cache_dir` whole."""
+    build_encoder_cache([manifest], whisper_dir, tap_layers, work_dir, batch_size, trim, clips_per_shard, transcripts_path, quarantine_path)
+    with atomic_dir(cache_dir) as tmp:
+        for item in Path(work_dir).iterdir():
+            shutil.move(str(item), tmp / item.name)
+    shutil.rmtree(work_dir)
+
+
+def corpus_caches(root: str | Path = "results/encoder_cache") -> list[Path]:
+    """The workflow's per-corpus caches under `root` (results/encoder_cache/<corpus>)."""
+    return sorted(config.parent for config in Path(root).glob("*/cache_config.json"))
 
 
 def shard_name(number: int) -> str:
@@ -215,6 +230,8 @@ class EncoderCache:
 
     def __init__(self, roots: str | Path | list[str] | list[Path], open_shards: int = 64) -> None:
         roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(root) for root in roots]
+        if not roots:
+            raise ValueError("no encoder cache folder given")
         configs = [json.loads((root / "cache_config.json").read_text()) for root in roots]
         if any(config != configs[0] for config in configs):
             raise ValueError(f"encoder caches built with different settings: {dict(zip(map(str, roots), configs))}")

@@ -1,0 +1,110 @@
+"""One measurement of one pipeline stage, optimised or baseline, printed as a RESULT line of JSON.
+
+bench/run_all.py runs each measurement in its own process so that the process's peak RSS is that
+measurement's alone. The timed work reuses the other bench scripts (caption_throughput.run,
+train_throughput.timed_steps) and the library's own batching (extract_attributes, DestaModel.batch_chat);
+a baseline is the same call one item at a time (training: the encoder every step on 30 s windows).
+Usage: .venv/bin/python bench/stage_workers.py caption|attributes|train|inference optimised|baseline [--clips 8] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+
+import polars as pl
+import torch
+
+LLM, WHISPER = "resources/models/llm", "resources/models/whisper"
+SEEDS, CORPUS, TRAIN = "results/seeds/demo.parquet", "results/corpora/demo.parquet", "results/trainset/train.parquet"
+ENCODER_CACHE, ADAPTER = "results/encoder_cache", "results/adapter/adapter"
+ATTRIBUTE_EXTRACTORS = ("whisper_asr", "volume", "pitch", "speech_rate", "snr")
+QUESTION = "What is the gender of the speaker?"
+
+
+def caption(optimised: bool, args) -> dict:
+    from caption_throughput import run
+
+    from destaflow.captioning import TransformersBackend
+    from destaflow.captioning.backends import load_tokenizer
+    from destaflow.config import load_config
+    from destaflow.template import caption_context
+
+    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens}
+    tokenizer = load_tokenizer(LLM)
+    seeds = pl.read_parquet(SEEDS).head(args.clips)["seed"].to_list()
+    prompts = [caption_context(tokenizer, seed, settings["prompt"], settings["system"]) for seed in seeds]
+    seconds, tokens = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings["seed"])
+    return {"seconds": seconds, "units": tokens}
+
+
+def attributes(optimised: bool, args) -> dict:
+    from destaflow.attributes.extract import build_extractor, extract_attributes
+    from destaflow.config import load_config
+
+    settings = load_config("config.yaml")["attributes"]
+    # transcripts removed so that whisper_asr has work (the demo corpus labels them; real corpora often do not)
+    clips = pl.read_parquet(CORPUS).head(args.clips).with_columns(pl.lit(None, dtype=pl.String).alias("text"))
+    extractors = [build_extractor(name, settings, {"whisper": WHISPER}) for name in ATTRIBUTE_EXTRACTORS]
+    extract_attributes(clips.head(1), extractors, 1, settings["bins"])  # warm-up: loads Whisper outside the timing
+    start = time.perf_counter()
+    extract_attributes(clips, extractors, settings["batch_size"] if optimised else 1, settings["bins"])
+    return {"seconds": time.perf_counter() - start, "units": clips.height, "audio_seconds": clips["duration"].sum()}
+
+
+def train(optimised: bool, args) -> dict:
+    from train_throughput import timed_steps
+
+    from destaflow.models.whisper_taps import tap_layers_for
+    from destaflow.training.cache import EncoderCache, corpus_caches
+    from destaflow.training.data import TapSource, read_examples
+    from destaflow.training.distributed import Env
+    from destaflow.training.loop import build_model, resolve_settings
+
+    settings = resolve_settings({"global_batch": args.batch, "micro_batch": args.batch, "max_tokens": 200,
+                                 "tap_layers": tap_layers_for(WHISPER, None)})
+    model = build_model(settings, WHISPER, LLM, Env())
+    examples = read_examples(TRAIN)[: args.batch * (args.steps + 1)]
+    if optimised:
+        taps = TapSource(model, EncoderCache(corpus_caches(ENCODER_CACHE)), trim=True)
+    else:
+        taps = TapSource(model, None, trim=False, whisper_dir=WHISPER)
+    model.reuse_prefix = optimised  # as train_throughput: DeSTA2's loop runs the whole sequence through the LLM
+    seconds_per_step, _ = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
+    return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps}
+
+
+def inference(optimised: bool, args) -> dict:
+    from destaflow.inference import DestaModel
+
+    model = DestaModel.from_pretrained(ADAPTER, device="cpu")
+    clips = pl.read_parquet(CORPUS).filter(pl.col("split") == "test").head(args.clips)
+    conversations = [[{"role": "audio", "content": path}, {"role": "user", "content": QUESTION}] for path in clips["audio_path"]]
+    model.batch_chat(conversations[:1], 1, max_new_tokens=2)  # warm-up
+    start = time.perf_counter()
+    model.batch_chat(conversations, len(conversations) if optimised else 1, max_new_tokens=args.max_new_tokens)
+    return {"seconds": time.perf_counter() - start, "units": len(conversations), "audio_seconds": clips["duration"].sum()}
+
+
+STAGES = {"caption": caption, "attributes": attributes, "train": train, "inference": inference}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("variant", choices=("optimised", "baseline"))
+    parser.add_argument("--clips", type=int, default=8, help="prompts (caption) or clips (attributes, inference)")
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=2, help="timed training steps (one more runs as warm-up)")
+    parser.add_argument("--batch", type=int, default=2, help="training batch")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = STAGES[args.stage](args.variant == "optimised", args)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Snakemake entry point: one system's free answers to the open questions (see destaflow.evaluation.stage)."""
+
+from destaflow.evaluation.stage import answer_chat
+from destaflow.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+adapter = snakemake.input.get("adapter")
+answer_chat(
+    snakemake.input.chat,
+    snakemake.wildcards.system,
+    snakemake.params.kind,
+    snakemake.output[0],
+    snakemake.params.settings,
+    adapter_dir=f"{adapter}/adapter" if adapter else None,
+    whisper_dir=snakemake.input.whisper,
+    llm_dir=snakemake.input.llm,
+    llm_settings=snakemake.params.llm_settings,
+    threads=snakemake.threads,
+)
