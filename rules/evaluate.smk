@@ -157,6 +157,8 @@ rule ifeval_report:
         report("results/report/ifeval_{ifeval_set}.csv", caption="../report/ifeval.rst", category="Instruction following"),
     params:
         reference="text_llm",
+        judge=config["evaluation"]["judge"],
+        cache="results/evaluation/judge_cache.sqlite",
     log:
         "logs/ifeval_report/{ifeval_set}.log",
     conda:

@@ -63,12 +63,63 @@ def test_speech_ifeval_copy_is_read_in_its_format(tmp_path):
                 "kwargs": [{"num_bullets": 3}], "id": 934}
     (tmp_path / "closed_ended_questions.jsonl").write_text(json.dumps(closed) + "\n")
     (tmp_path / "creative_writing.jsonl").write_text(json.dumps(creative) + "\n")
+    (tmp_path / "chain-of-thought.jsonl").write_text("\n".join(json.dumps(COT | {"instruction": q}) for q in ("Why?\nThink step by step.", "How?")) + "\n")
     items = ifeval.load_speech_ifeval(tmp_path)
-    assert items["id"].to_list() == ["closed_ended_questions/0", "creative_writing/934"]
+    assert items["id"].to_list() == ["closed_ended_questions/0", "creative_writing/934", "chain-of-thought/line1", "chain-of-thought/line2"]
+    assert items["set"].to_list() == ["closed_ended_questions", "creative_writing", "chain-of-thought", "chain-of-thought"]
     assert items["audio_filepath"][0] == str(tmp_path / "Gender_recognition" / "a.wav")
     assert json.loads(items["kwargs"][1]) == [{"num_bullets": 3}]
+    assert items["instruction_id_list"][2].to_list() == [] and json.loads(items["kwargs"][2]) == []
     with pytest.raises(FileNotFoundError, match="closed_ended_questions. not found"):
         ifeval.load_speech_ifeval(tmp_path / "nowhere")
+    (tmp_path / "creative_writing.jsonl").write_text(json.dumps(creative) + "\n" + json.dumps(creative) + "\n")
+    with pytest.raises(ValueError, match="ids repeat"):
+        ifeval.load_speech_ifeval(tmp_path)
+
+
+COT = {"audio_filepath": "MMAU/a.wav", "textual_audio": "[00:00:00 - 00:00:02] Hi.(Gender: Male)", "dataset": "MMAU", "metric": "cot"}
+
+
+def cot_answers(responses: dict[str, str], set_name="chain-of-thought", metric="cot"):
+    rows = [{"id": key, "set": set_name, "audio_filepath": "a.wav", "textual_audio": "t", "instruction": "Which word? Think step by step.",
+             "dataset": "MMAU", "metric": metric, "instruction_id_list": [] if metric == "cot" else ["change_case:english_lowercase"],
+             "kwargs": "[]" if metric == "cot" else "[{}]", "response": response} for key, response in responses.items()]
+    return ifeval.score(pl.DataFrame(rows, schema=ifeval.COLUMNS | {"response": pl.String}))
+
+
+def test_chain_of_thought_items_are_judged_in_the_report_and_stay_unchecked_without_a_judge(tmp_path, caplog):
+    from test_evaluation import FakeJudgeServer
+
+    from destaflow.evaluation.stage import ifeval_report
+
+    def verdict(user):
+        assert user.startswith("Instruction: Which word? Think step by step.\nModel's Response: ")
+        return "Steps are laid out.\nResult: YES" if "First," in user else ("no idea" if "GARBLED" in user else "Result: NO")
+
+    speech = pl.concat([cot_answers({"c1": "First, the word... so: beach.", "c2": "beach", "c3": "GARBLED", "c4": ""}),
+                        cot_answers({"r1": "the speaker sounds calm and clear", "r2": "The voice is low and slow"}, "closed_ended_questions", "ifeval")])
+    text = pl.concat([cot_answers({"c1": "First, a. Then b.", "c2": "First, x. So y.", "c3": "First, p. Then q.", "c4": "First, u, v."}),
+                      cot_answers({"r1": "the speaker sounds calm and clear", "r2": "the voice is low and slow"}, "closed_ended_questions", "ifeval")])
+    assert speech.filter(pl.col("metric") == "cot")["check"].unique().to_list() == [ifeval.NEEDS_JUDGE]
+    paths = {"desta2": str(tmp_path / "s.parquet"), "text_llm": str(tmp_path / "t.parquet")}
+    speech.write_parquet(paths["desta2"])
+    text.write_parquet(paths["text_llm"])
+
+    unjudged = ifeval_report(paths, "text_llm", str(tmp_path / "none.csv"), {"kind": "none"}, str(tmp_path / "c.sqlite")).row(0, named=True)
+    assert unjudged["checked"] == 2 and unjudged["unchecked"] == 4 and unjudged["speech_following"] == 0.5
+    assert "chain-of-thought items stay unchecked" in caplog.text
+
+    with FakeJudgeServer(verdict) as server:
+        settings = {"kind": "openai", "base_url": server.base_url, "model": "fake-judge", "timeout_s": 5, "max_retries": 1}
+        row = ifeval_report(paths, "text_llm", str(tmp_path / "r.csv"), settings, str(tmp_path / "c.sqlite")).row(0, named=True)
+        assert len(server.calls) == 3 + 4  # the empty answer is not sent; it does not follow
+        assert "step by step" in server.calls[0]["messages"][0]["content"] and server.calls[0]["temperature"] == 0
+    assert row["checked"] == 6 and row["unchecked"] == 0 and row["speech_judge_no_verdict"] == 1 and row["text_judge_no_verdict"] == 0
+    assert row["speech_chain-of-thought"] == 0.25 and row["text_chain-of-thought"] == 1.0  # the unparsable verdict stays in the denominator
+    assert row["speech_closed_ended_questions"] == 0.5 and row["text_closed_ended_questions"] == 1.0
+    assert row["speech_following"] == pytest.approx((0.25 + 0.5) / 2) and row["text_following"] == 1.0  # mean of the set rates
+    assert row["judge_model"] == "fake-judge" and row["cot_prompt_id"] == "cot-followed@1"
+    assert pl.read_csv(tmp_path / "r.csv")["system"].to_list() == ["desta2"]
 
 
 def test_retention_ratio_and_forgetting_delta():
@@ -85,6 +136,7 @@ def test_real_speech_ifeval_sets_load_and_their_constraints_are_known(tmp_path):
     for name in ifeval.SETS:
         (tmp_path / f"{name}.jsonl").write_text((FIXTURES / f"speech-ifeval_{name}.jsonl").read_text())
     items = ifeval.load_speech_ifeval(tmp_path)
-    assert items.height == 933 + 400
+    assert items.group_by("set", maintain_order=True).len()["len"].to_list() == [933, 400, 200]
+    assert set(items.filter(pl.col("set") == "chain-of-thought")["metric"]) == {ifeval.COT_METRIC}
     known = set(ifeval.registry())
     assert {i for ids in items["instruction_id_list"] for i in ids} <= known

@@ -62,7 +62,20 @@ AIR_BENCH_CHAT = Prompt(
     "1 and 2, respectively. The two scores are separated by a space.",
 )
 
-PROMPTS = {prompt.id: prompt for prompt in (YES_NO, AIR_BENCH_CHAT)}
+# Speech-IFEval judges its chain-of-thought set with an LLM; its prompt is not among our references, so this
+# wording is the project's own (a different judge prompt can move the rate: compare like with like).
+CHAIN_OF_THOUGHT = Prompt(
+    "cot-followed@1",
+    "You check whether a model's response obeys an instruction to reason step by step.\n"
+    "Read the instruction and the response, then decide:\n"
+    "- YES if the response works through the question in explicit steps (several reasoning steps written out) "
+    "and then states an answer.\n"
+    "- NO if it gives only an answer, only restates the question, or stops before reaching an answer.\n"
+    "Whether the answer is correct does not matter. End with the line \"Result: <YES or NO>\".",
+    "Instruction: {question}\nModel's Response: {response}",
+)
+
+PROMPTS = {prompt.id: prompt for prompt in (YES_NO, AIR_BENCH_CHAT, CHAIN_OF_THOUGHT)}
 
 
 def messages_for(prompt: Prompt, **fields: Any) -> list[dict[str, str]]:

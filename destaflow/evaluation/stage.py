@@ -12,7 +12,7 @@ from destaflow.evaluation.answers import SYSTEMS, cascade_answers, cascade_promp
 from destaflow.evaluation.dynamic_superb import Item, load_benchmark
 from destaflow.evaluation.dynamic_superb_instances import INSTANCES
 from destaflow.evaluation.air_bench import load_chat, score_chat
-from destaflow.evaluation.judges import YES_NO, JudgeCache, build_judge
+from destaflow.evaluation.judges import CHAIN_OF_THOUGHT, YES_NO, JudgeCache, build_judge
 from destaflow.evaluation.scoring import score_items, summarise
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,28 @@ def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settin
     return scored
 
 
-def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str) -> pl.DataFrame:
-    """One row per speech system: its following rate, the text reference's, their ratio and the forgetting delta."""
-    text = pl.read_parquet(answer_paths[reference])
-    rows = [{"system": system, "reference": reference, **ifeval.retention(pl.read_parquet(path), text)}
-            for system, path in answer_paths.items() if system != reference]
+def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str, judge_settings: dict | None = None,
+                  cache_path: str | None = None) -> pl.DataFrame:
+    """One row per speech system: its following rate, the text reference's, their ratio and the forgetting delta.
+    Chain-of-thought items are judged here when a judge is configured (and stay unchecked otherwise)."""
+    answers = {system: pl.read_parquet(path) for system, path in answer_paths.items()}
+    cot = any((table["metric"] == ifeval.COT_METRIC).any() for table in answers.values())
+    judge = build_judge(judge_settings or {}) if cot else None
+    if judge is not None:
+        cache = JudgeCache(cache_path)
+        try:
+            for system, table in answers.items():
+                answers[system], counts = ifeval.judge_chain_of_thought(table, judge, cache)
+                log.info("%s chain-of-thought judged by %s: %d calls, %d from cache, %d failed", system, judge.model,
+                         counts.calls, counts.cached, counts.failures)
+        finally:
+            cache.close()
+    elif cot:
+        log.warning("chain-of-thought items stay unchecked: no judge configured (evaluation.judge.kind is none)")
+    text = answers[reference]
+    rows = [{"system": system, "reference": reference, **ifeval.retention(table, text),
+             "judge_model": judge.model if judge else None, "cot_prompt_id": CHAIN_OF_THOUGHT.id if judge else None}
+            for system, table in answers.items() if system != reference]
     table = pl.DataFrame(rows)
     with atomic_path(out_path) as tmp:
         table.write_csv(tmp, float_precision=4)
