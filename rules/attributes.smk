@@ -12,6 +12,7 @@ rule extract_attributes:
         extractors=lambda wc: extractors_for(wc.corpus),
         models=lambda wc: extractor_model_dirs(wc),
         settings=config["attributes"],
+        work_dir="results/runs/extract_attributes/{corpus}",
     log:
         "logs/extract_attributes/{corpus}.log",
     benchmark:

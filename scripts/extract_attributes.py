@@ -11,4 +11,5 @@ run_stage(
     snakemake.params.models,
     snakemake.output.manifest,
     snakemake.output.quarantine,
+    work_dir=snakemake.params.work_dir,
 )

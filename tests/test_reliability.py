@@ -509,3 +509,91 @@ def test_a_long_path_gets_the_same_quarantine_reason_from_every_audio_stage(prep
     reasons = {stage: pl.read_parquet(tmp_path / f"{stage}-quarantine.parquet")["reason"].item() for stage in ("attributes", "whisper")}
     assert len(str(loader_error.value)) > 200
     assert reasons == {"attributes": str(loader_error.value), "whisper": str(loader_error.value)}
+
+
+# ---- a killed attribute job resumes at its first unfinished chunk ---------------------------------------------
+
+KILLED_ATTRIBUTE_JOB = """
+import json, sys, time
+from destaflow.attributes import stage
+
+write_chunk = stage._write_chunk
+
+def write_then_hang(work, number, kept, quarantine):
+    write_chunk(work, number, kept, quarantine)
+    if number == 1:
+        time.sleep(120)  # the test kills the job here
+
+stage._write_chunk = write_then_hang
+corpus, settings, out, quarantine, work = sys.argv[1:]
+stage.run_stage(corpus, ["volume", "snr"], json.loads(settings), {}, out, quarantine, work_dir=work)
+"""
+
+
+def test_a_killed_attribute_job_resumes_and_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from destaflow.attributes import stage
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in range(7):
+        path = tmp_path / f"clip{n}.wav"
+        if n == 3:
+            path.write_text("not audio\n")  # a quarantined clip inside a finished chunk
+        else:
+            tone = np.sin(2 * np.pi * (120 + 20 * n) * np.arange(RATE) / RATE) * 0.1 * (n + 1)
+            write_wav(path, (tone + rng.normal(0, 0.01, RATE)).astype(np.float32))
+        rows.append(corpus_row(f"c{n}", path))
+    corpus_manifest = tmp_path / "corpus.parquet"
+    manifest.write(pl.DataFrame(rows), corpus_manifest, "corpus")
+    settings = validate_config({"attributes": {"batch_size": 1, "clips_per_chunk": 2}})["attributes"]
+
+    def outputs(name):
+        return tmp_path / f"{name}.parquet", tmp_path / f"{name}-quarantine.parquet"
+
+    run_stage(str(corpus_manifest), ["volume", "snr"], settings, {}, *map(str, outputs("reference")), work_dir=str(tmp_path / "reference-work"))
+    assert not (tmp_path / "reference-work").exists()
+
+    work = tmp_path / "work"
+    script = tmp_path / "job.py"
+    script.write_text(KILLED_ATTRIBUTE_JOB)
+    job = subprocess.Popen([sys.executable, str(script), str(corpus_manifest), json.dumps(settings), *map(str, outputs("resumed")), str(work)])
+    deadline = time.monotonic() + 120
+    while not (work / "chunk-00001.kept.parquet").exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL, "the job ended before it could be killed"
+    assert not any(path.exists() for path in outputs("resumed"))
+    assert sorted(p.name for p in work.glob("chunk-*.kept.parquet")) == ["chunk-00000.kept.parquet", "chunk-00001.kept.parquet"]
+
+    extracted = []
+    real_extract = stage.extract_attributes
+
+    def counting_extract(table, *args):
+        extracted.extend(table["id"].to_list())
+        return real_extract(table, *args)
+
+    monkeypatch.setattr(stage, "extract_attributes", counting_extract)
+    run_stage(str(corpus_manifest), ["volume", "snr"], settings, {}, *map(str, outputs("resumed")), work_dir=str(work))
+    assert extracted == [clip_id("c4"), clip_id("c5"), clip_id("c6")]  # chunks 0 and 1 were not redone
+    assert not work.exists()
+    for reference, resumed in zip(outputs("reference"), outputs("resumed")):
+        assert pl.read_parquet(resumed).equals(pl.read_parquet(reference))
+    kept, quarantined = (pl.read_parquet(path) for path in outputs("resumed"))
+    assert kept.height + quarantined.height == 7 and quarantined["id"].to_list() == [clip_id("c3")]
+
+    # work left by a run on other inputs is discarded, not mixed in
+    work.mkdir()
+    (work / "inputs.sha256").write_text("another corpus")
+    kept.head(1).write_parquet(work / "chunk-00000.kept.parquet")
+    pl.DataFrame(schema=quarantined.schema).write_parquet(work / "chunk-00000.quarantine.parquet")
+    extracted.clear()
+    run_stage(str(corpus_manifest), ["volume", "snr"], settings, {}, *map(str, outputs("again")), work_dir=str(work))
+    assert len(extracted) == 7 and pl.read_parquet(outputs("again")[0]).equals(pl.read_parquet(outputs("reference")[0]))

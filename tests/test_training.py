@@ -2,8 +2,11 @@
 
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -276,7 +279,26 @@ def logged_losses(out: Path) -> list[float]:
     return pl.read_csv(out / "log.csv")["loss"].to_list()
 
 
-def test_a_stopped_or_killed_run_resumes_with_the_same_losses(data, dirs, tmp_path, monkeypatch):
+KILLED_TRAINING = """
+import json, sys, time
+import torch
+from destaflow.training import loop
+
+torch.set_num_threads(1)
+real_step = loop.RunLogs.step
+
+def hang_after_step_3(self, row):
+    real_step(self, row)
+    if row["step"] == 3:
+        print("step 3 logged", flush=True)
+        time.sleep(600)  # killed here
+
+loop.RunLogs.step = hang_after_step_3
+loop.train_adapter(*json.loads(sys.argv[1]))
+"""
+
+
+def test_a_stopped_or_sigkilled_run_resumes_with_the_same_losses(data, dirs, tmp_path):
     settings = {"epochs": 2, "global_batch": 2, "micro_batch": 1, "dropout": 0.1}  # 2 steps per epoch, dropout on
     run(data, dirs, tmp_path / "straight", settings)
     reference = logged_losses(tmp_path / "straight")
@@ -286,17 +308,12 @@ def test_a_stopped_or_killed_run_resumes_with_the_same_losses(data, dirs, tmp_pa
     summary = run(data, dirs, out, settings, max_steps=1)
     assert summary["stopped_early"] and summary["steps"] == 1 and load_state(out / "checkpoint" / "state.pt")["position"] == 1
 
-    real_step = loop.RunLogs.step
-
-    def killed_after_step_3(self, row):
-        real_step(self, row)
-        if row["step"] == 3:
-            raise KeyboardInterrupt("killed")
-
-    monkeypatch.setattr(loop.RunLogs, "step", killed_after_step_3)
-    with pytest.raises(KeyboardInterrupt):
-        run(data, dirs, out, settings | {"checkpoint_every": 2})  # checkpoint_every does not change the run
-    monkeypatch.undo()
+    arguments = [SMALL | settings | {"checkpoint_every": 2}, *dirs, str(data["train4"]), str(data["valid"]), str(data["cache"]), str(out)]
+    job = subprocess.Popen([sys.executable, "-c", KILLED_TRAINING, json.dumps(arguments)], stdout=subprocess.PIPE, text=True)
+    assert job.stdout.readline().strip() == "step 3 logged", "the training job ended before it could be killed"
+    os.kill(job.pid, signal.SIGKILL)  # checkpoint_every does not change the run
+    job.wait()
+    assert job.returncode == -signal.SIGKILL
     assert len(logged_losses(out)) == 3  # step 3 was logged, but its checkpoint was never written
     summary = run(data, dirs, out, settings)
     resumed = logged_losses(out)
