@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -41,11 +41,16 @@ def load_whisper(source: str):
 
 def transcribe(audios: list[np.ndarray], processor, model, batch_size: int) -> list[str]:
     """Greedy English transcripts, long clips windowed and joined."""
+    return transcribe_windowed(audios, lambda batch: transcribe_windows(batch, processor, model), batch_size)
+
+
+def transcribe_windowed(audios: Sequence[np.ndarray], transcribe_batch: Callable[[list[np.ndarray]], list[str]], batch_size: int) -> list[str]:
+    """One transcript per clip: its 30 s windows transcribed `batch_size` at a time and joined with spaces."""
     windows = [split_windows(audio) for audio in audios]
     flat = [w for pieces in windows for w in pieces]
     texts: list[str] = []
     for batch in chunks(flat, batch_size):
-        texts += transcribe_windows(batch, processor, model)
+        texts += transcribe_batch(batch)
     joined, start = [], 0
     for pieces in windows:
         joined.append(" ".join(t for t in texts[start : start + len(pieces)] if t))

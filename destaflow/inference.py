@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-from destaflow.asr import reuse_encoder_pass, split_windows
+from destaflow.asr import reuse_encoder_pass, split_windows, transcribe_windowed
 from destaflow.audio import TARGET_RATE, WHISPER_WINDOW_S, Audio, AudioError, load_audio, trim_to
 from destaflow.models.adapter import (
     attach_lora,
@@ -245,7 +245,7 @@ class DestaModel:
         def decode(positions: list[int]) -> list[str]:
             return [text for batch in chunks(positions, WHISPER_BATCH) for text in self.speech_lm.transcribe(encoder_output=encoded[batch])]
 
-        return reuse_encoder_pass(list(audios), decode, lambda longer: self.transcribe_windows([split_windows(audio) for audio in longer]))
+        return reuse_encoder_pass(list(audios), decode, self.transcribe)
 
     def encode_distinct(self, clips: Sequence[Clip]) -> tuple[Tensor, list[str]]:
         """encode_audio, running each distinct clip once (one clip asked several questions in one batch)."""
@@ -257,20 +257,15 @@ class DestaModel:
         rows = [position[key] for key in keys]
         return embeds[rows], [transcripts[row] for row in rows]
 
-    def transcribe_windows(self, windows: Sequence[Sequence[np.ndarray]]) -> list[str]:
-        """One transcript per clip: its windows transcribed in batches and joined with spaces."""
-        flat = [window for pieces in windows for window in pieces]
-        texts: list[str] = []
-        for batch in chunks(flat, WHISPER_BATCH):
+    def transcribe(self, audios: Sequence[np.ndarray]) -> list[str]:
+        """One transcript per clip, from its own encoder pass: 30 s windows transcribed and joined."""
+
+        def transcribe_batch(windows: list[np.ndarray]) -> list[str]:
             # with the attention mask, as destaflow.asr made the training transcripts
-            inputs = self.feature_extractor(batch, sampling_rate=TARGET_RATE, return_tensors="pt", return_attention_mask=True)
-            mask = inputs.attention_mask.to(self.speech_lm.whisper.device)
-            texts += self.speech_lm.transcribe(inputs.input_features, attention_mask=mask)
-        joined, start = [], 0
-        for pieces in windows:
-            joined.append(" ".join(text for text in texts[start : start + len(pieces)] if text))
-            start += len(pieces)
-        return joined
+            inputs = self.feature_extractor(windows, sampling_rate=TARGET_RATE, return_tensors="pt", return_attention_mask=True)
+            return self.speech_lm.transcribe(inputs.input_features, attention_mask=inputs.attention_mask.to(self.speech_lm.whisper.device))
+
+        return transcribe_windowed(audios, transcribe_batch, WHISPER_BATCH)
 
     # ---- text ------------------------------------------------------------------------------------------
 

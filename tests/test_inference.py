@@ -194,7 +194,7 @@ def test_a_clip_runs_the_encoder_once_and_is_transcribed_as_from_its_features(de
     finally:
         hook.remove()
     assert passes == [2]  # one batched pass for taps and transcripts alike
-    assert transcripts == desta.transcribe_windows([[s] for s in samples])
+    assert transcripts == desta.transcribe(samples)
     assert "apples" in transcripts[0].lower()
 
 
