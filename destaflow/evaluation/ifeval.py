@@ -23,7 +23,6 @@ import random
 from pathlib import Path
 
 import polars as pl
-
 from tqdm import tqdm
 
 from destaflow.atomic import atomic_path
