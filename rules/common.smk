@@ -234,7 +234,7 @@ def final_outputs():
     """What the default target builds (the performance table comes after all of it)."""
     outputs = model_dirs() + corpus_manifests() + ["results/trainset/summary.csv", "results/adapter"]
     outputs += ["results/finetuned"] if FINETUNE else []
-    return outputs + ["results/report/validation_loss.csv"] + evaluation_targets()
+    return outputs + ["results/report/validation_loss.csv", "results/report/deviations.csv"] + evaluation_targets()
 
 
 def heavy_job_benchmarks():

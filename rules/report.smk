@@ -30,3 +30,20 @@ rule performance_report:
         "../envs/report.yaml"
     script:
         "../scripts/performance_report.py"
+
+
+# every method setting of this run that differs from the paper's (config/paper.yaml)
+rule settings_report:
+    input:
+        paper=repo_file("config/paper.yaml"),
+    output:
+        report("results/report/deviations.csv", caption="../report/deviations.rst", category="Settings"),
+    params:
+        ours=config,
+    log:
+        "logs/settings_report/settings_report.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/settings_report.py"

@@ -14,7 +14,7 @@ def finished_run(tmp_path_factory, prepared_models):
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "extract_attributes", "seed_transcripts", "caption", "encode_corpus",
-              "build_trainset", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report", "performance_report",
+              "build_trainset", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report", "performance_report", "settings_report",
               "build_demo_benchmark", "benchmark_clips", "answer_benchmark", "score_benchmark", "evaluation_report",
               "build_ifeval_demo", "answer_ifeval", "ifeval_report", "build_chat_demo"}
     assert stages <= set(jobs_run(first.stderr + first.stdout))
@@ -50,13 +50,13 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
     training = {"build_trainset": 1, "train_adapter": 1, "finetune_adapter": 1, "training_report": 1, "performance_report": 1}
     # the speech LMs (trained on captions) and the specialized-models cascade (reads seeds) are rescored
     scores = {"answer_benchmark": 3, "score_benchmark": 3, "evaluation_report": 1, "answer_ifeval": 3, "build_ifeval_demo": 1, "ifeval_report": 1, "build_chat_demo": 1}
-    assert run(workdir) == {"seed_transcripts": 3, "caption": 2, **training, **scores, "all": 1}
+    assert run(workdir) == {"seed_transcripts": 3, "caption": 2, **training, **scores, "settings_report": 1, "all": 1}
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
     downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "encode_corpus": 2, "build_instruction_set": 1, **training,
                   **scores, "build_demo_benchmark": 1, "benchmark_clips": 1, "answer_benchmark": 5, "score_benchmark": 5}
-    assert run(workdir) == {"synthesize_demo": 1, **downstream, "all": 1}
+    assert run(workdir) == {"synthesize_demo": 1, **downstream, "settings_report": 1, "all": 1}
 
 
 def test_ablations_target_trains_and_scores_each_variant_next_to_desta2(finished_run):
