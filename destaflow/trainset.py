@@ -25,12 +25,21 @@ TRAINSET_COLUMNS = [
 
 
 def join_examples(captions: pl.DataFrame, seeds: pl.DataFrame, transcripts: pl.DataFrame) -> pl.DataFrame:
+    """Captions with their clip and transcript. A caption of a clip the Whisper pass quarantined has no
+    transcript and is left out (the clip's reason is in that stage's quarantine table); the count is logged."""
     clips = seeds.select("id", "speaker", "audio_path", "duration")
+    unknown = captions.join(clips, on="id", how="anti")
+    if unknown.height:
+        raise ValueError(f"{unknown.height} captions of clips no seed manifest lists, e.g. {unknown['id'].head(3).to_list()}")
     examples = (
         captions.join(clips, on="id", how="inner")
         .join(transcripts.select("id", "transcription"), on="id", how="inner")
         .rename({"prompt": "input", "response": "target"})
     )
+    if examples.height < captions.height:
+        untranscribed = captions.join(transcripts, on="id", how="anti")["id"].unique()
+        log.warning("%d captions of %d clips left out: the Whisper pass quarantined those clips (e.g. %s)",
+                    captions.height - examples.height, untranscribed.len(), untranscribed.head(3).to_list())
     return examples.select(TRAINSET_COLUMNS)
 
 

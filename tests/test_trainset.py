@@ -61,12 +61,20 @@ def run(inputs, max_per_corpus=None):
     )
 
 
-def test_examples_join_clip_caption_and_transcript(inputs):
+def test_examples_join_clip_caption_and_transcript(inputs, caplog):
     examples = run(inputs)
     assert examples.height == 11 + 12  # big lost one clip without a transcript; small has 2 captions per clip
+    assert "1 captions of 1 clips left out: the Whisper pass quarantined those clips (e.g. ['big-a-0'])" in caplog.text
     row = examples.filter((pl.col("id") == "small-e-1") & (pl.col("caption_index") == 1)).row(0, named=True)
     assert row["target"] == "caption 1 of small-e-1" and row["transcription"] == "heard small-e-1"
     assert row["input"] == "What can you hear from the audio?" and row["audio_path"] == "/a/e1.wav"
+
+
+def test_a_caption_of_an_unknown_clip_is_refused(inputs):
+    stray = pl.read_parquet(inputs / "cap-small.parquet").head(1).with_columns(pl.lit("nowhere-0").alias("id"))
+    pl.concat([pl.read_parquet(inputs / "cap-small.parquet"), stray]).write_parquet(inputs / "cap-small.parquet")
+    with pytest.raises(ValueError, match="1 captions of clips no seed manifest lists, e.g. \\['nowhere-0'\\]"):
+        run(inputs)
 
 
 def test_splits_hf_export_and_summary(inputs):
