@@ -71,7 +71,7 @@ def train(optimised: bool, args) -> dict:
         taps = TapSource(model, EncoderCache(corpus_caches(ENCODER_CACHE)), trim=True)
     else:
         taps = TapSource(model, None, trim=False, whisper_dir=WHISPER)
-    model.reuse_prefix = optimised  # as train_throughput: DeSTA2's loop runs the whole sequence through the LLM
+    model.reference_style = not optimised  # as train_throughput: the LLM pass of DeSTA2's loop
     seconds_per_step, _ = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
     return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps}
 

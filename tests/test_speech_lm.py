@@ -105,6 +105,13 @@ def test_only_the_connector_learns_and_the_fast_loss_matches_the_plain_one(model
             inputs_embeds=model.splice(batch, audio), attention_mask=batch["attention_mask"], labels=batch["labels"]
         ).loss
     assert abs(loss.item() - plain.item()) < 1e-5
+    model.reference_style = True  # the benchmark's DeSTA2-style pass: the same loss and token count
+    try:
+        with torch.no_grad():
+            reference_loss, reference_tokens = model(batch, audio)
+    finally:
+        model.reference_style = False
+    assert abs(reference_loss.item() - plain.item()) < 1e-6 and reference_tokens == num_tokens
     model.eval()
 
 

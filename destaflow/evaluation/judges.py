@@ -210,6 +210,12 @@ class JudgeCache:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> JudgeCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 @dataclass
 class Verdicts:

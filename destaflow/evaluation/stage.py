@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 import polars as pl
 
@@ -64,12 +65,8 @@ def score_benchmark(answers_path: str, scored_path: str, summary_path: str, judg
                     dataset: str, max_per_instance: int | None) -> pl.DataFrame:
     answers = pl.read_parquet(answers_path)
     judge = build_judge(judge_settings)
-    cache = JudgeCache(cache_path) if judge is not None else None
-    try:
+    with JudgeCache(cache_path) if judge is not None else nullcontext() as cache:
         scored, counts = score_items(answers, judge, cache)
-    finally:
-        if cache is not None:
-            cache.close()
     if judge is not None:
         log.info("judge %s: %d calls, %d from cache, %d failed", judge.model, counts.calls, counts.cached, counts.failures)
     revisions = {i: INSTANCES[i].revision for i in answers["instance"].unique() if i in INSTANCES}
@@ -125,14 +122,11 @@ def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str, j
     cot = any((table["metric"] == ifeval.COT_METRIC).any() for table in answers.values())
     judge = build_judge(judge_settings or {}) if cot else None
     if judge is not None:
-        cache = JudgeCache(cache_path)
-        try:
+        with JudgeCache(cache_path) as cache:
             for system, table in answers.items():
                 answers[system], counts = ifeval.judge_chain_of_thought(table, judge, cache)
                 log.info("%s chain-of-thought judged by %s: %d calls, %d from cache, %d failed", system, judge.model,
                          counts.calls, counts.cached, counts.failures)
-        finally:
-            cache.close()
     elif cot:
         log.warning("chain-of-thought items stay unchecked: no judge configured (evaluation.judge.kind is none)")
     text = answers[reference]
@@ -177,11 +171,8 @@ def score_chat_answers(answers_path: str, scored_path: str, summary_path: str, j
     if judge is None:
         raise ValueError("open questions are scored by a judge only: set evaluation.judge.kind to openai or local")
     answers = pl.read_parquet(answers_path)
-    cache = JudgeCache(cache_path)
-    try:
+    with JudgeCache(cache_path) as cache:
         scored, summary = score_chat(answers, judge, cache)
-    finally:
-        cache.close()
     summary = {"system": answers["system"][0] if answers.height else None, **summary, "dataset": dataset}
     log.info("%s", summary)
     with atomic_path(scored_path) as tmp:

@@ -71,7 +71,9 @@ class SpeechLM(nn.Module):
         self.whisper_tokenizer = whisper_tokenizer
         self.end_of_turn_id = end_of_turn_id(tokenizer)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.reuse_prefix = True  # see shared_prefix_length; off only to time a reference-style loop
+        # True only to time DeSTA2's own loop: the whole sequence through the LLM, logits at every position, the
+        # LLM's built-in loss (labels=). Same loss, without the LM-head trimming and prefix reuse below.
+        self.reference_style = False
 
     @classmethod
     def from_pretrained(
@@ -218,6 +220,9 @@ class SpeechLM(nn.Module):
         """
         embeds = self.splice(batch, audio_embeds)
         attention_mask = batch["attention_mask"].to(embeds.device)
+        if self.reference_style:
+            labels = batch["labels"].to(embeds.device)
+            return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels).loss, int((labels[:, 1:] != IGNORE).sum())
         prefix = self.shared_prefix_length(batch)
         hidden = self.decode(embeds, attention_mask, prefix)
         next_labels = batch["labels"][:, prefix + 1 :].to(embeds.device)
@@ -238,7 +243,7 @@ class SpeechLM(nn.Module):
         computed once, without a graph, and every row attends to them: the step skips the prefix's forward for
         all but one row and its backward entirely (~14 % of a demo step). LoRA trains the LLM, so it gets 0.
         """
-        if not self.reuse_prefix or any(p.requires_grad for p in self.llm.parameters()):
+        if any(p.requires_grad for p in self.llm.parameters()):
             return 0
         slots = batch["audio_slots"]
         if not bool(slots.any(dim=1).all()):
