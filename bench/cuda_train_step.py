@@ -13,10 +13,10 @@ import argparse
 import time
 
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+from transformers import AutoModelForCausalLM, AutoModelForSpeechSeq2Seq, AutoTokenizer, LlamaConfig, WhisperConfig
 
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
-from destaflow.models.speech_lm import SpeechLM
+from destaflow.models.speech_lm import IGNORE, SpeechLM
 
 SCALES = {
     # whisper-small encoder-decoder and Meta-Llama-3-8B's shapes
@@ -33,20 +33,26 @@ SCALES = {
 
 def build(scale: str, device: torch.device, dtype: torch.dtype, tokenizer) -> SpeechLM:
     whisper_config, llm_config = SCALES[scale]
-    whisper = WhisperForConditionalGeneration(WhisperConfig(**whisper_config)).to(device, dtype)
-    llm = LlamaForCausalLM(LlamaConfig(**llm_config | {"vocab_size": max(llm_config["vocab_size"], len(tokenizer))})).to(device, dtype)
+    llm_config = LlamaConfig(**llm_config | {"vocab_size": max(llm_config["vocab_size"], len(tokenizer))})
+    with torch.device(device):  # initialised where they run, in their dtype: an 8B model never passes through host fp32
+        whisper = AutoModelForSpeechSeq2Seq.from_config(WhisperConfig(**whisper_config), dtype=dtype)
+        llm = AutoModelForCausalLM.from_config(llm_config, dtype=dtype)
     taps = default_tap_layers(whisper_config["encoder_layers"])
-    connector = QFormerConnector(ConnectorConfig(whisper_config["d_model"], llm_config["hidden_size"], taps)).to(device)
+    connector = QFormerConnector(ConnectorConfig(whisper_config["d_model"], llm_config.hidden_size, taps)).to(device)
     return SpeechLM(whisper, llm, tokenizer, connector).train()
 
 
-def step_flops(model: SpeechLM, tokens: int, frames: int, batch: int) -> float:
-    """Training FLOPs of one step: frozen LLM forward + backward through activations (4 x 2N per token, no
-    weight gradients), frozen encoder forward (2N per frame), connector forward + backward (6N per query-frame)."""
-    llm_params = sum(p.numel() for p in model.llm.parameters())
+def step_flops(model: SpeechLM, tokens: int, labelled: int, frames: int, batch: int) -> float:
+    """Training FLOPs of one step, per sample: the frozen LLM's layers forward + backward through activations
+    (4 x 2N per token: no weight gradients), its LM head on the labelled tokens only (as SpeechLM.forward),
+    the frozen encoder forward (2N per frame), the connector forward + backward (6N per query-frame)."""
+    llm = model.llm
+    head = llm.get_output_embeddings().weight.numel()
+    body = sum(p.numel() for p in llm.get_decoder().parameters()) - llm.get_input_embeddings().weight.numel()
     encoder_params = sum(p.numel() for p in model.whisper.get_encoder().parameters())
     connector_params = sum(p.numel() for p in model.connector.parameters())
-    return batch * (4 * llm_params * tokens + 2 * encoder_params * frames + 6 * connector_params * model.num_audio_slots * 4)
+    return batch * (4 * body * tokens + 4 * head * labelled + 2 * encoder_params * frames
+                    + 6 * connector_params * model.num_audio_slots * len(model.connector.config.tap_layers))
 
 
 def main() -> None:
@@ -72,6 +78,7 @@ def main() -> None:
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     features = torch.randn(args.batch, 80, 3000, device=device, dtype=dtype)
     tokens = int(batch["attention_mask"].sum()) // args.batch
+    labelled = int((batch["labels"][:, 1:] != IGNORE).sum()) // args.batch
     durations = []
     for step in range(args.steps + 1):
         if device.type == "cuda":
@@ -89,7 +96,7 @@ def main() -> None:
         if step:
             durations.append(time.perf_counter() - start)
     seconds = sum(durations) / len(durations)
-    flops = step_flops(model, tokens, 1500, args.batch)
+    flops = step_flops(model, tokens, labelled, 1500, args.batch)
     print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, scale {args.scale}, batch {args.batch}, {tokens} tokens/sample")
     print(f"LLM {sum(p.numel() for p in model.llm.parameters()) / 1e9:.2f} B params, connector {sum(p.numel() for p in model.connector.parameters()) / 1e6:.2f} M trainable")
     print(f"{seconds:.3f} s/step, {args.batch / seconds:.1f} samples/s, {flops / seconds / 1e12:.1f} TFLOP/s")
