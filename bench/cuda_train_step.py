@@ -16,7 +16,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSpeechSeq2Seq, AutoTokenizer, LlamaConfig, WhisperConfig
 
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
-from destaflow.models.speech_lm import IGNORE, SpeechLM
+from destaflow.models.speech_lm import SpeechLM
+from destaflow.training.data import labelled_tokens
 
 SCALES = {
     # whisper-small encoder-decoder and Meta-Llama-3-8B's shapes
@@ -43,9 +44,10 @@ def build(scale: str, device: torch.device, dtype: torch.dtype, tokenizer) -> Sp
 
 
 def step_flops(model: SpeechLM, tokens: int, labelled: int, frames: int, batch: int) -> float:
-    """Training FLOPs of one step, per sample: the frozen LLM's layers forward + backward through activations
-    (4 x 2N per token: no weight gradients), its LM head on the labelled tokens only (as SpeechLM.forward),
-    the frozen encoder forward (2N per frame), the connector forward + backward (6N per query-frame)."""
+    """Training FLOPs of one step, batch x per sample: the frozen LLM's layers forward + backward through
+    activations (4 x 2N per token: no weight gradients), its LM head on the labelled tokens only (as
+    SpeechLM.forward), the frozen encoder forward (2N per frame), the connector forward + backward (6N per
+    query-frame)."""
     llm = model.llm
     head = llm.get_output_embeddings().weight.numel()
     body = sum(p.numel() for p in llm.get_decoder().parameters()) - llm.get_input_embeddings().weight.numel()
@@ -78,7 +80,7 @@ def main() -> None:
     batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
     features = torch.randn(args.batch, 80, 3000, device=device, dtype=dtype)
     tokens = int(batch["attention_mask"].sum()) // args.batch
-    labelled = int((batch["labels"][:, 1:] != IGNORE).sum()) // args.batch
+    labelled = labelled_tokens(batch) // args.batch
     durations = []
     for step in range(args.steps + 1):
         if device.type == "cuda":
