@@ -15,6 +15,7 @@ import polars as pl
 
 from destaflow.captioning import TransformersBackend
 from destaflow.captioning.backends import load_tokenizer
+from destaflow.captioning.prompts import prompt_pool
 from destaflow.config import load_config
 from destaflow.coverage import covers
 from destaflow.models.sources import model_name
@@ -26,7 +27,8 @@ ATTRIBUTES = ("gender", "speaking_speed", "pitch", "volume")
 def caption_all(llm_dir: str, seeds: list[str], settings: dict) -> tuple[list[str], float, int]:
     backend = TransformersBackend(llm_dir, settings)
     tokenizer = load_tokenizer(llm_dir)
-    prompts = [caption_context(tokenizer, seed, settings["prompt"], settings["system"]) for seed in seeds]
+    pool = prompt_pool(settings)
+    prompts = [caption_context(tokenizer, seed, pool[i % len(pool)], settings["system"]) for i, seed in enumerate(seeds)]
     start, captions, tokens = time.perf_counter(), [], 0
     for index in range(0, len(prompts), settings["batch_size"]):
         for outcome in backend.generate(prompts[index : index + settings["batch_size"]], settings["seed"] + index):
@@ -44,18 +46,20 @@ def main() -> None:
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--system", help="system message (the paper uses none)")
+    parser.add_argument("--prompt", action="append", help="captioning prompt (repeat for a pool: seed i gets prompt i mod pool size)")
     parser.add_argument("--repetition-penalty", type=float)
     parser.add_argument("--show", type=int, default=2, help="example captions to print per LLM")
     parser.add_argument("--save", help="JSON-lines file for every seed, caption and the settings, to read or rescore")
     args = parser.parse_args()
-    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens, "batch_size": args.clips}
+    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens, "batch_size": args.clips, "prompts": args.prompt}
     overrides = (("temperature", args.temperature), ("top_p", args.top_p), ("system", args.system), ("repetition_penalty", args.repetition_penalty))
     for key, value in overrides:
         if value is not None:
             settings[key] = value
     table = pl.read_parquet(args.seeds).filter(pl.col("split") == "train").sample(args.clips, seed=0)
     print(f"{args.clips} seeds from {args.seeds}; temperature {settings['temperature']}, top_p {settings['top_p']}, "
-          f"repetition_penalty {settings['repetition_penalty']}, max_new_tokens {settings['max_new_tokens']}, system {settings['system']!r}")
+          f"repetition_penalty {settings['repetition_penalty']}, max_new_tokens {settings['max_new_tokens']}, system {settings['system']!r}, "
+          f"prompts {settings['prompts'] or [settings['prompt']]}")
     print(f"{'llm':<40}" + "".join(f"{a:>16}" for a in ATTRIBUTES) + f"{'tokens/s':>10}")
     for llm in args.llm:
         captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), settings)

@@ -75,7 +75,8 @@ def caption_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """The `caption` section with the variant's prompt; room for k answers when it asks for k pairs."""
     chosen = variant(name)
     tokens = settings["max_new_tokens"] * max(1, chosen.qa_pairs)
-    return {**settings, "max_new_tokens": tokens, **chosen.caption}
+    own_prompt = {"prompts": None} if "prompt" in chosen.caption else {}  # the variant's prompt replaces any pool
+    return {**settings, "max_new_tokens": tokens, **own_prompt, **chosen.caption}
 
 
 def seed_target_trainset(trainset_path: str, out_path: str) -> pl.DataFrame:

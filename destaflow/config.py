@@ -100,3 +100,10 @@ def snr_estimator_sources(config: dict[str, Any]) -> list[str]:
 def room_ranges(config: dict[str, Any]) -> dict[str, Any]:
     """Shoebox ranges for simulated reverberation (the augmentation's rooms, also used by the demo benchmark)."""
     return config["augment"]["room"]
+
+
+def true_seed_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """How the demo benchmark writes each item's true seed transcript: the seed stage's attributes and style,
+    and the attribute stage's SNR and C50 bins."""
+    bins = config["attributes"]["bins"]
+    return {"attributes": config["seed"]["attributes"], "style": config["seed"]["style"], "bins": {"snr": bins["snr"], "c50": bins["c50"]}}

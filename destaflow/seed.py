@@ -7,6 +7,7 @@ The `quoted` form follows the project page: `[00:00:00 - 00:00:03]: "How are you
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 DISPLAY_NAMES = {
@@ -75,3 +76,14 @@ def add_seeds(table, attributes: list[str], style: str = "paper"):
 
     seeds = [format_seed(row, attributes, style) for row in table.iter_rows(named=True)]
     return table.with_columns(pl.Series("seed", seeds, dtype=pl.String))
+
+
+def parse_seed(seed: str) -> dict[str, str]:
+    """attribute -> value word a seed transcript states (format_seed's inverse for the attributes; measurements
+    in parentheses are dropped): `... (Gender: Female, Noise level: Clean (SNR 43 dB), ...)` -> gender Female, snr Clean."""
+    stated = {}
+    for attribute, name in DISPLAY_NAMES.items():
+        match = re.search(rf"(?:\(|, ){re.escape(name)}: ([^,()]+?)(?: \([^()]*\))?(?=, |\)$)", seed.strip())
+        if match:
+            stated[attribute] = match.group(1).strip()
+    return stated

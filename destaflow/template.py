@@ -10,6 +10,9 @@ from __future__ import annotations
 
 AUDIO_LOCATOR = "<|audio_features|>"
 CAPTION_PROMPT = "What can you hear from the audio?"
+AUDIO_TURN_HEADER = "Audio clip:\n"
+"""Opens the audio turn when the backbone's chat template has no `audio` role (Qwen2.5's drops unknown roles):
+the turn becomes a user turn that still tells the LLM it is hearing a clip, as Llama 3's `audio` header does."""
 
 
 def conversation(audio_text: str, user: str, system: str | None = None, audio_role: str = "audio") -> list[dict[str, str]]:
@@ -20,12 +23,14 @@ def conversation(audio_text: str, user: str, system: str | None = None, audio_ro
 
 
 def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-    """Render with the backbone's chat template; a template that drops unknown roles gets the audio turn as a user turn."""
+    """Render with the backbone's chat template; a template that drops unknown roles gets each audio turn as a
+    user turn opened by AUDIO_TURN_HEADER."""
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
     missing = [m for m in messages if m["content"] and m["content"] not in text]
     if not missing:
         return text
-    fallback = [dict(m, role="user") if m["role"] not in ("system", "user", "assistant") else m for m in messages]
+    fallback = [m if m["role"] in ("system", "user", "assistant") else {"role": "user", "content": AUDIO_TURN_HEADER + m["content"]}
+                for m in messages]
     text = tokenizer.apply_chat_template(fallback, tokenize=False, add_generation_prompt=add_generation_prompt)
     if any(m["content"] and m["content"] not in text for m in fallback):
         raise ValueError("the backbone's chat template drops part of the conversation")

@@ -6,6 +6,7 @@ import destaflow.config as config_helpers
 from destaflow import ablations
 from destaflow.config import ConfigError, validate_config
 from destaflow.corpora.registry import READERS
+from destaflow.evaluation.demo_benchmark import DEMO_TASKS
 from destaflow.models.prepare import ROLES
 
 try:
@@ -152,8 +153,15 @@ def training_runs(wildcards):
 # ---- scoring -------------------------------------------------------------------------------------------
 
 EVALUATION = config["evaluation"]
-SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "text_llm": "text_llm"}
+SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
+
+
+def benchmark_systems(benchmark):
+    """The systems that answer a benchmark: seed_llm only where the workflow built it (true seeds exist)."""
+    built = not EVALUATION["benchmarks"][benchmark]["path"]
+    return [s for s in EVALUATED_SYSTEMS if s != "seed_llm" or built]
+
 ABLATIONS = config["ablations"]["variants"]
 ABLATION_SYSTEMS = [f"ablation_{variant}" for variant in ABLATIONS]  # scored only for the `ablations` target
 CAPTIONED_ABLATIONS = [variant for variant in ABLATIONS if ablations.needs_captions(variant)]
@@ -209,7 +217,7 @@ def ifeval_items(wildcards):
 CHAT = EVALUATION["chat"]
 JUDGED = EVALUATION["judge"]["kind"] != "none"
 # open questions: every evaluated system but the specialized-models cascade (its inputs are Dynamic-SUPERB's)
-CHAT_SYSTEMS = [s for s in EVALUATED_SYSTEMS if s != "specialist_llm"]
+CHAT_SYSTEMS = [s for s in EVALUATED_SYSTEMS if s not in ("specialist_llm", "seed_llm")]
 
 
 def chat_dir(wildcards):
@@ -220,10 +228,26 @@ def chat_settings(name):
     return {**{key: CHAT[key] for key in ("seed", "max_new_tokens")}, "batch_size": EVALUATION["batch_size"], **CHAT["sets"][name]}
 
 
+def headline_instances():
+    """Headline task -> demo benchmark instance, for the tasks the demo benchmark builds."""
+    demo = EVALUATION["demo_benchmark"]
+    return {task: DEMO_TASKS[task].instance for task in demo["headline"] if task in demo["tasks"]}
+
+
+HEADLINE = "demo" in EVALUATION["benchmarks"] and not EVALUATION["benchmarks"]["demo"]["path"] and bool(headline_instances())
+
+
+def headline_inputs(wildcards):
+    scores = expand("results/evaluation/{benchmark}/{system}/scores.csv", benchmark=wildcards.benchmark, system=benchmark_systems(wildcards.benchmark))
+    ifeval_sets = list(EVALUATION["ifeval"]["sets"])
+    return {"scores": scores, **({"retention": f"results/report/ifeval_{ifeval_sets[0]}.csv"} if ifeval_sets else {})}
+
+
 def evaluation_targets():
     if not EVALUATION["enabled"]:
         return []
     targets = expand("results/report/{benchmark}_dimensions.csv", benchmark=list(EVALUATION["benchmarks"]))
+    targets += ["results/report/demo_headline.csv"] if HEADLINE else []
     targets += expand("results/report/ifeval_{ifeval_set}.csv", ifeval_set=list(EVALUATION["ifeval"]["sets"]))
     if JUDGED:  # open answers mean nothing without a judge; the demo set is built either way
         return targets + expand("results/report/chat_{chat_set}.csv", chat_set=list(CHAT["sets"]))
@@ -247,7 +271,7 @@ def heavy_job_benchmarks():
     if EVALUATION["enabled"]:
         if "specialist_llm" in EVALUATED_SYSTEMS:
             files += expand("benchmarks/extract_attributes/{prefix}{benchmark}.tsv", prefix=BENCHMARK_CLIPS, benchmark=list(EVALUATION["benchmarks"]))
-        files += expand("benchmarks/answer_benchmark/{benchmark}-{system}.tsv", benchmark=list(EVALUATION["benchmarks"]), system=EVALUATED_SYSTEMS)
+        files += [f"benchmarks/answer_benchmark/{b}-{s}.tsv" for b in EVALUATION["benchmarks"] for s in benchmark_systems(b)]
         files += expand("benchmarks/answer_ifeval/{ifeval_set}-{system}.tsv", ifeval_set=list(EVALUATION["ifeval"]["sets"]), system=IFEVAL_SYSTEMS)
         if JUDGED:
             files += expand("benchmarks/answer_chat/{chat_set}-{system}.tsv", chat_set=list(CHAT["sets"]), system=CHAT_SYSTEMS)

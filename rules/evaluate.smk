@@ -19,6 +19,7 @@ rule build_demo_benchmark:
         seed=config["evaluation"]["demo_benchmark"]["seed"],
         per_speaker=config["evaluation"]["demo_benchmark"]["clips_per_speaker"],
         room=config_helpers.room_ranges(config),
+        seed_settings=config_helpers.true_seed_settings(config),
     log:
         "logs/build_demo_benchmark/build_demo_benchmark.log",
     benchmark:
@@ -91,7 +92,7 @@ rule score_benchmark:
 
 rule evaluation_report:
     input:
-        lambda wildcards: expand("results/evaluation/{benchmark}/{system}/scores.csv", benchmark=wildcards.benchmark, system=EVALUATED_SYSTEMS),
+        lambda wildcards: expand("results/evaluation/{benchmark}/{system}/scores.csv", benchmark=wildcards.benchmark, system=benchmark_systems(wildcards.benchmark)),
     output:
         dimensions=report("results/report/{benchmark}_dimensions.csv", caption="../report/dimensions.rst", category="Scores", subcategory="{benchmark}"),
         instances=report("results/report/{benchmark}_instances.csv", caption="../report/instances.rst", category="Scores", subcategory="{benchmark}"),
@@ -104,6 +105,24 @@ rule evaluation_report:
         "../envs/evaluate.yaml"
     script:
         "../scripts/evaluation_report.py"
+
+
+# The report's first table: the headline tasks of the built demo benchmark for every system, with intervals and
+# each system's instruction-following retention.
+rule headline_report:
+    input:
+        unpack(headline_inputs),
+    output:
+        report("results/report/{benchmark}_headline.csv", caption="../report/headline.rst", category="Scores", subcategory="{benchmark}"),
+    params:
+        metric=config["evaluation"]["metric"],
+        instances=lambda wildcards: headline_instances(),
+    log:
+        "logs/headline_report/{benchmark}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    script:
+        "../scripts/headline_report.py"
 
 
 # Instruction-following retention (Speech-IFEval protocol): the speech LM from audio vs its text LLM from the

@@ -5,4 +5,4 @@ from destaflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 build_demo_benchmark(list(snakemake.input.manifests), snakemake.output[0], snakemake.params.tasks, snakemake.params.seed, snakemake.params.room,
-                     per_speaker=snakemake.params.per_speaker)
+                     per_speaker=snakemake.params.per_speaker, seed_settings=snakemake.params.seed_settings)

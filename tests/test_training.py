@@ -75,7 +75,8 @@ def make_dataset(root: Path) -> dict[str, Path]:
         rows.append({
             "id": f"c{i}", "caption_index": 0, "corpus": "espeak", "speaker": voice, "split": "valid" if i >= 6 else "train",
             "audio_path": str(path), "duration": info.frames / info.samplerate, "transcription": text, "input": USER,
-            "target": f"{who} says: {text}", "seed": "", "llm": "", "gen_params": "",
+            "target": f"{who} says: {text}", "llm": "", "gen_params": "",
+            "seed": f"[00:00:00-00:00:02] {text} (Gender: {'Female' if i % 2 == 0 else 'Male'}, Duration: 2s)",
         })
     table = pl.DataFrame(rows)
     paths = {"train": root / "train.parquet", "valid": root / "valid.parquet", "train4": root / "train4.parquet", "train4x10": root / "train4x10.parquet"}
@@ -320,6 +321,7 @@ def test_a_stopped_or_sigkilled_run_resumes_with_the_same_losses(data, dirs, tmp
     assert pl.read_csv(out / "log.csv")["step"].to_list() == [1, 2, 3, 4]
     assert all(abs(a - b) <= 1e-6 for a, b in zip(resumed, reference, strict=True)), (resumed, reference)
     assert pl.read_csv(out / "valid.csv")["valid_loss"].to_list() == pytest.approx(pl.read_csv(tmp_path / "straight" / "valid.csv")["valid_loss"].to_list(), abs=1e-6)
+    assert pl.read_csv(out / "probe.csv").drop("step").equals(pl.read_csv(tmp_path / "straight" / "probe.csv").drop("step"))
     straight, interrupted = (load_file(str(d / "adapter" / "connector.safetensors")) for d in (tmp_path / "straight", out))
     assert all(torch.allclose(straight[k], interrupted[k], atol=1e-6) for k in straight)
 
@@ -339,6 +341,9 @@ def test_loss_falls_on_four_clips_and_the_adapter_reloads(data, dirs, tmp_path, 
     assert log.columns == ["step", "epoch", "loss", "lr", "tokens", "seconds"] and (log["tokens"] > 0).all()
     valid = pl.read_csv(out / "valid.csv")
     assert valid.height == 1 and valid["train_truncated"].item() == 0 and math.isfinite(valid["valid_loss"].item())
+    probe = pl.read_csv(out / "probe.csv")  # before training and after the epoch, on the two validation clips
+    assert probe["epoch"].to_list() == [0, 1] and probe["attribute"].to_list() == ["gender", "gender"]
+    assert probe["n"].to_list() == [2, 2] and probe["majority"].to_list() == [50.0, 50.0]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["id"] for s in samples] == ["c6", "c7"] and samples[0]["reference"] == f"A woman says: {SENTENCES[6]}"
     assert json.loads((out / "summary.json").read_text())["steps"] == 20

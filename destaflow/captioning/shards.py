@@ -21,6 +21,7 @@ from destaflow.captioning.backends import Backend, Generation, Outcome, build_ba
 from destaflow.captioning.parts import parts_folder, read_parts, remove_parts, write_part
 from destaflow.quarantine import QUARANTINE_COLUMNS
 from destaflow.models.sources import model_name
+from destaflow.captioning.prompts import prompt_pool
 from destaflow.template import caption_context
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,15 @@ def gen_params(settings: dict[str, Any]) -> str:
 
 def run_batches(todo: pl.DataFrame, total: int, shard: int, settings: dict[str, Any], llm_dir: str, backend: Backend, folder: Path) -> None:
     tokenizer = load_tokenizer(llm_dir)
-    constant = {"prompt": settings["prompt"], "llm": model_name(llm_dir), "backend": backend.name, "gen_params": gen_params(settings)}
+    pool = prompt_pool(settings)
+    constant = {"llm": model_name(llm_dir), "backend": backend.name, "gen_params": gen_params(settings)}
     captions = tokens = 0
     started = time.perf_counter()
     with tqdm(total=total, initial=total - todo.height, unit="caption", desc=f"captions shard {shard}") as progress:
         for batch in batches(todo, settings["batch_size"]):
-            prompts = [caption_context(tokenizer, item["seed"], settings["prompt"], settings["system"]) for item in batch]
+            for item in batch:
+                item["prompt"] = pick_prompt(pool, item)
+            prompts = [caption_context(tokenizer, item["seed"], item["prompt"], settings["system"]) for item in batch]
             sample_seed = batch_sample_seed(settings["seed"], shard, batch[0])
             outcomes = backend.generate(prompts, sample_seed)
             if len(outcomes) != len(batch):
@@ -134,13 +138,18 @@ def run_batches(todo: pl.DataFrame, total: int, shard: int, settings: dict[str, 
     log.info("captioned %d items in %.1f s: %.2f captions/s, %.1f tokens/s", captions, elapsed, captions / elapsed, tokens / elapsed)
 
 
+def pick_prompt(pool: list[str], item: dict[str, Any]) -> str:
+    """The item's prompt from the pool: fixed by its key, so a resumed or resharded run asks the same."""
+    return pool[stable_hash(f"prompt:{item['id']}:{item['caption_index']}") % len(pool)]
+
+
 def batches(todo: pl.DataFrame, size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, todo.height, size):
         yield todo.slice(start, size).to_dicts()
 
 
 def record(item: dict[str, Any], outcome: Outcome, sample_seed: int, constant: dict[str, str]) -> dict[str, Any]:
-    row = {key: item[key] for key in ("id", "caption_index", "corpus", "split", "seed", "audio_path")}
+    row = {key: item[key] for key in ("id", "caption_index", "corpus", "split", "seed", "audio_path", "prompt")}
     row.update(constant, sample_seed=sample_seed, reason=None)
     if isinstance(outcome, Generation):
         row.update(response=outcome.text.strip(), n_tokens=outcome.n_tokens, hit_token_limit=outcome.hit_limit)

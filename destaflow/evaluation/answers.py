@@ -5,6 +5,8 @@ Systems (Table I's rows):
     asr_llm     cascade: the backbone Whisper's transcript in the audio turn, the text LLM answers
     specialist_llm  cascade: the seed transcript the attribute stage wrote from the audio (ASR, gender model,
                 DSP; destaflow.evaluation.specialists) in the audio turn, the text LLM answers
+    seed_llm    the text LLM reading each input's true seed transcript (exact labels; only benchmarks this workflow
+                builds carry one): the ceiling of what any adapter can reach with this backbone
     text_llm    the text LLM with the instruction alone (no audio at all): the floor any audio use must beat
 
 The cascades use the same chat template as training (destaflow.template), so the LLM sees the transcript
@@ -27,7 +29,7 @@ from destaflow.template import render
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("speech_lm", "asr_llm", "specialist_llm", "text_llm")
+SYSTEMS = ("speech_lm", "asr_llm", "specialist_llm", "seed_llm", "text_llm")
 ANSWER_SCHEMA = {
     "id": pl.String, "instance": pl.String, "dimension": pl.String, "instruction": pl.String, "label": pl.String,
     "options": pl.List(pl.String), "answer": pl.String, "transcript": pl.String, "error": pl.String,
@@ -173,12 +175,18 @@ def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio:
                     whisper_dir: str | None = None, llm_settings: dict | None = None, seeds: dict[str, str] | None = None) -> pl.DataFrame:
     from destaflow.captioning.backends import load_tokenizer
 
-    if system not in ("asr_llm", "specialist_llm", "text_llm"):
+    if system not in ("asr_llm", "specialist_llm", "seed_llm", "text_llm"):
         raise ValueError(f"unknown cascade system {system!r}")
     if system == "asr_llm":
         transcripts, errors = transcripts_of(items, two_audio, whisper_dir, batch_size)
     elif system == "specialist_llm":
         transcripts, errors = seeds_of(items, two_audio, seeds or {})
+    elif system == "seed_llm":
+        if not any(item.seeds for item in items):
+            raise ValueError("seed_llm answers from each input's true seed transcript, which only the benchmarks this "
+                             "workflow builds carry (the demo benchmark); leave it out of evaluation.systems for others")
+        transcripts = [item.seeds for item in items]
+        errors = [None if item.seeds else "no true seed transcript for this item" for item in items]
     else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
         transcripts, errors = [[] for _ in items], [None] * len(items)
     tokenizer = load_tokenizer(llm_dir)

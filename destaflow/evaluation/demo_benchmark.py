@@ -26,10 +26,12 @@ from tqdm import tqdm
 from destaflow.atomic import atomic_dir, atomic_path
 from destaflow.audio import TARGET_RATE, load_audio
 from destaflow.augmentation.noise import NoisePlan, headroom_gain, make_noise, scale_to_snr
-from destaflow.augmentation.reverb import RoomPlan, align_to_direct_path, apply_reverb, draw_room, simulate_room
+from destaflow.augmentation.reverb import RoomPlan, align_to_direct_path, apply_reverb, clarity_db, draw_room, simulate_room
 from destaflow.augmentation.settings import RoomRanges, parse_room
+from destaflow.binning import to_word
 from destaflow.evaluation.dynamic_superb import INSTANCES_FILE
 from destaflow.instructions import TASKS, options_sentence
+from destaflow.seed import format_seed
 
 SNR_LEVELS = {"zero": 0.0, "five": 5.0, "ten": 10.0, "fifteen": 15.0}
 NOISE_KINDS = ("white", "pink", "babble")
@@ -72,10 +74,23 @@ def scaled(mix: np.ndarray) -> np.ndarray:
 class Builder:
     """Records of every task from the test clips; degradations seeded per clip id."""
 
-    def __init__(self, clips: pl.DataFrame, seed: int, room: RoomRanges) -> None:
+    def __init__(self, clips: pl.DataFrame, seed: int, room: RoomRanges, seed_settings: dict | None = None) -> None:
         self.clips = clips.sort("id").to_dicts()
         self.seed, self.room = seed, room
+        self.seed_settings = seed_settings
         self._audio: dict[str, np.ndarray] = {}
+
+    def true_seed(self, row: dict, snr_db: float | None = None, c50_db: float | None = None) -> str | None:
+        """What the item's audio is, as a seed transcript of exact values: the clip's labels, clean and dry
+        unless this benchmark added noise (its SNR) or a room (its C50). The `seed_llm` system answers from it."""
+        if self.seed_settings is None:
+            return None
+        bins = self.seed_settings["bins"]
+        exact = row | {
+            "snr": to_word(snr_db, **bins["snr"]) if snr_db is not None else bins["snr"]["words"][-1], "snr_db": snr_db,
+            "c50": to_word(c50_db, **bins["c50"]) if c50_db is not None else None, "c50_db": c50_db,
+        }
+        return format_seed(exact, self.seed_settings["attributes"], self.seed_settings["style"])
 
     def rng(self, *parts: Any) -> random.Random:
         return random.Random(":".join(map(str, (self.seed, *parts))))
@@ -85,13 +100,15 @@ class Builder:
             self._audio[row["id"]] = load_audio(row["audio_path"]).samples.astype(np.float64)
         return self._audio[row["id"]]
 
-    def record(self, task: str, row: dict, label: str, options: list[str], audio: np.ndarray, **extra: Any) -> dict:
+    def record(self, task: str, row: dict, label: str, options: list[str], audio: np.ndarray, seed: str | None = None, **extra: Any) -> dict:
+        """One item; `seed` is the audio's true seed transcript when the audio is not the clean clip."""
         question = self.rng(task, row["id"]).choice(DEMO_TASKS[task].questions)
         return {
             "file": Path(row["audio_path"]).name,
             "audio": {"bytes": wav_bytes(audio), "path": f"{row['id']}.wav"},
             "instruction": f"{question} {options_sentence(options)}",
             "label": label,
+            "seed": seed or self.true_seed(row),
             **extra,
         }
 
@@ -116,25 +133,28 @@ class Builder:
             noisy = n % 2 == 1
             snr = self.rng("noise-snr", row["id"]).uniform(0.0, 15.0)
             audio = self.noisy(row, snr, "noise") if noisy else self.audio(row)
-            records.append(self.record("noise", row, "noisy" if noisy else "clean", ["clean", "noisy"], audio))
+            seed = self.true_seed(row, snr_db=snr) if noisy else None
+            records.append(self.record("noise", row, "noisy" if noisy else "clean", ["clean", "noisy"], audio, seed))
         return records
 
     def snr_level(self) -> list[dict]:
         levels = list(SNR_LEVELS)
         return [
-            self.record("snr_level", row, levels[n % len(levels)], levels, self.noisy(row, SNR_LEVELS[levels[n % len(levels)]], "snr"))
+            self.record("snr_level", row, level, levels, self.noisy(row, SNR_LEVELS[level], "snr"), self.true_seed(row, snr_db=SNR_LEVELS[level]))
             for n, row in enumerate(self.clips)
+            for level in [levels[n % len(levels)]]
         ]
 
     def reverberation(self) -> list[dict]:
         records = []
         for n, row in enumerate(self.clips):
             reverberant = n % 2 == 1
-            audio = self.audio(row)
+            audio, seed = self.audio(row), None
             if reverberant:
                 room: RoomPlan = draw_room(np.random.default_rng(self.rng("room", row["id"]).randrange(2**31)), self.room)
-                audio = apply_reverb(audio, align_to_direct_path(simulate_room(room)))
-            records.append(self.record("reverberation", row, "reverberant" if reverberant else "clean", ["clean", "reverberant"], scaled(audio)))
+                rir = align_to_direct_path(simulate_room(room))
+                audio, seed = apply_reverb(audio, rir), self.true_seed(row, c50_db=clarity_db(rir))
+            records.append(self.record("reverberation", row, "reverberant" if reverberant else "clean", ["clean", "reverberant"], scaled(audio), seed))
         return records
 
     def speech_text_matching(self) -> list[dict]:
@@ -156,7 +176,7 @@ class Builder:
                 continue
             other = self.rng("pair", row["id"]).choice(pool)
             record = self.record("speaker_verification", row, label, ["yes", "no"], self.audio(row))
-            records.append(record | {"audio2": {"bytes": wav_bytes(self.audio(other)), "path": f"{other['id']}.wav"}})
+            records.append(record | {"audio2": {"bytes": wav_bytes(self.audio(other)), "path": f"{other['id']}.wav"}, "seed2": self.true_seed(other)})
         return records
 
     def build(self, task: str) -> list[dict]:
@@ -176,8 +196,9 @@ def save_instance(records: list[dict], folder: Path) -> None:
     datasets.disable_progress_bars()
     columns = {"file": datasets.Value("string"), "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
                "instruction": datasets.Value("string"), "label": datasets.Value("string")}
-    if any("text" in r for r in records):
-        columns["text"] = datasets.Value("string")
+    for name in ("text", "seed", "seed2"):
+        if any(r.get(name) is not None for r in records):
+            columns[name] = datasets.Value("string")
     if any("audio2" in r for r in records):
         columns["audio2"] = columns["audio"]
     table = {name: [r.get(name) for r in records] for name in columns}
@@ -211,11 +232,12 @@ def held_out_clips(seed_manifests: list[str], per_speaker: int | None, seed: int
 
 
 def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], seed: int, room: RoomRanges | dict,
-                         per_speaker: int | None = None) -> pl.DataFrame:
+                         per_speaker: int | None = None, seed_settings: dict | None = None) -> pl.DataFrame:
     """Write one instance folder per task plus instances.json; returns a summary (instance, task, items).
 
     `room`: the shoebox ranges of reverberant clips (RoomRanges, or the config's `augment.room` mapping);
-    `per_speaker`: test clips drawn per speaker (None = all).
+    `per_speaker`: test clips drawn per speaker (None = all); `seed_settings` ({attributes, style, bins: {snr,
+    c50}}): write each item's true seed transcript (`seed`, `seed2`) for the `seed_llm` system.
     """
     room = parse_room(room) if isinstance(room, dict) else room
     unknown = [t for t in tasks if t not in DEMO_TASKS]
@@ -225,7 +247,7 @@ def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], s
     table = clips_per_speaker(table, per_speaker, seed)
     if table.is_empty():  # the attribute stage has already quarantined unreadable clips
         raise ValueError("no test-split clip to build the demo benchmark from")
-    builder = Builder(table, seed, room)
+    builder = Builder(table, seed, room, seed_settings)
     out = Path(out_dir)
     summary = []
     for task in tqdm(tasks, desc="demo benchmark", unit="task"):

@@ -8,6 +8,8 @@ wrong and stay in the denominator; their numbers are reported beside the accurac
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 from tqdm import tqdm
 
@@ -15,6 +17,29 @@ from destaflow.evaluation import rules
 from destaflow.evaluation.judges import YES_NO, Judge, JudgeCache, Verdicts, ask, parse_yes_no
 
 METRICS = (*rules.RULES, "judge")
+Z_95 = 1.959964
+
+
+def wilson(correct: int, n: int, z: float = Z_95) -> tuple[float | None, float | None]:
+    """95 % Wilson score interval of `correct` of `n`, in percent; (None, None) for n = 0."""
+    if n <= 0:
+        return None, None
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def correct_count(accuracy: float | None, n: int) -> int:
+    """The number right behind an accuracy (%) of n items (accuracies are k / n exactly)."""
+    return 0 if accuracy is None else round(accuracy * n / 100)
+
+
+def with_interval(table: pl.DataFrame, metric: str, n: str = "n") -> pl.DataFrame:
+    """`metric`_lo / `metric`_hi: the Wilson interval of each row's accuracy over its n items."""
+    bounds = [wilson(correct_count(a, k), k) for a, k in zip(table[metric], table[n])]
+    return table.with_columns(pl.Series(f"{metric}_lo", [b[0] for b in bounds], dtype=pl.Float64),
+                              pl.Series(f"{metric}_hi", [b[1] for b in bounds], dtype=pl.Float64))
 
 
 def score_items(answers: pl.DataFrame, judge: Judge | None = None, cache: JudgeCache | None = None) -> tuple[pl.DataFrame, Verdicts]:
@@ -61,17 +86,30 @@ def summarise(scored: pl.DataFrame, provenance: dict) -> pl.DataFrame:
     )
 
 
+def pooled(group: pl.DataFrame, metric: str) -> dict:
+    """Mean instance accuracy of `group`, its items, and the Wilson interval of its pooled right answers (the
+    exact interval of the mean when the instances have equal n, as the demo's do)."""
+    scored = group.filter(pl.col(metric).is_not_null())
+    if scored.is_empty():
+        return {"accuracy": None, "lo": None, "hi": None, "n": 0}
+    n = int(scored["n"].sum())
+    lo, hi = wilson(sum(correct_count(a, k) for a, k in zip(scored[metric], scored["n"])), n)
+    return {"accuracy": float(scored[metric].mean()), "lo": lo, "hi": hi, "n": n}
+
+
 def dimension_table(summary: pl.DataFrame, metric: str, dimensions: list[str]) -> pl.DataFrame:
-    """One row per system: each dimension's mean instance accuracy and ALL (mean over instances), like Table I."""
+    """One row per system: each dimension's mean instance accuracy and ALL (mean over instances), like Table I,
+    each with the 95 % interval of its pooled items (`<column>_lo`, `<column>_hi`) and ALL's item count."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     rows = []
     for (system,), group in summary.group_by("system", maintain_order=True):
         row = {"system": system}
-        for dimension in dimensions:
-            values = group.filter(pl.col("dimension") == dimension)[metric].drop_nulls()
-            row[dimension] = float(values.mean()) if len(values) else None
-        row["ALL"] = float(group[metric].drop_nulls().mean()) if group[metric].drop_nulls().len() else None
+        for column, part in [*((d, group.filter(pl.col("dimension") == d)) for d in dimensions), ("ALL", group)]:
+            stats = pooled(part, metric)
+            row |= {column: stats["accuracy"], f"{column}_lo": stats["lo"], f"{column}_hi": stats["hi"]}
+        row["n"] = pooled(group, metric)["n"]
         row["instances"] = group.height
         rows.append(row)
-    return pl.DataFrame(rows, schema={"system": pl.String, **{d: pl.Float64 for d in dimensions}, "ALL": pl.Float64, "instances": pl.Int64})
+    columns = [c for d in [*dimensions, "ALL"] for c in (d, f"{d}_lo", f"{d}_hi")]
+    return pl.DataFrame(rows, schema={"system": pl.String, **{c: pl.Float64 for c in columns}, "n": pl.Int64, "instances": pl.Int64})

@@ -11,7 +11,7 @@ import polars as pl
 from destaflow.atomic import atomic_path
 from destaflow.evaluation.dynamic_superb_instances import DIMENSIONS
 from destaflow.evaluation.paper_tables import TABLE_I, TABLE_III, TABLE_IV
-from destaflow.evaluation.scoring import dimension_table
+from destaflow.evaluation.scoring import dimension_table, pooled, with_interval
 
 log = logging.getLogger(__name__)
 
@@ -21,20 +21,29 @@ def read_summaries(paths: list[str]) -> pl.DataFrame:
                                                        "judge_prompt": pl.String, "judge_unparsed": pl.Int64}) for p in paths], how="vertical_relaxed")
 
 
-def with_paper_rows(ours: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """Our systems (`source` = ours + metric), then the paper's Tables I and IV (`source` = paper, judge GPT-4o)."""
+def paper_rows(tables: dict[str, dict]) -> pl.DataFrame:
+    """The paper's rows (`source` = paper <table>), dimension scores and ALL (judge GPT-4o, 48 instances)."""
     columns = [*DIMENSIONS, "ALL"]
-    rows = [{"source": f"ours ({metric})", **row} for row in ours.to_dicts()]
-    for table_name, table in (("Table I", TABLE_I), ("Table IV", TABLE_IV)):
-        for name, (counterpart, numbers) in table.items():
-            paper = dict(zip(columns, numbers))
-            rows.append({"source": f"paper {table_name}", "system": name + (f" [ours: {counterpart}]" if counterpart else ""), **paper, "instances": 48})
+    rows = [{"source": f"paper {table_name}", "system": name + (f" [ours: {counterpart}]" if counterpart else ""),
+             **dict(zip(columns, numbers)), "instances": 48}
+            for table_name, table in tables.items() for name, (counterpart, numbers) in table.items()]
     return pl.DataFrame(rows, schema={"source": pl.String, "system": pl.String, **{c: pl.Float64 for c in columns}, "instances": pl.Int64})
 
 
+def with_paper_rows(ours: pl.DataFrame, metric: str, tables: dict[str, dict] | None = None) -> pl.DataFrame:
+    """Our systems (`source` = ours + metric, with intervals and n), then the paper's Tables I and IV."""
+    mine = ours.select(pl.lit(f"ours ({metric})").alias("source"), pl.all())
+    return pl.concat([mine, paper_rows(tables or {"Table I": TABLE_I, "Table IV": TABLE_IV})], how="diagonal_relaxed")
+
+
 def instance_table(summary: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """Accuracy (%) per instance (rows) and system (columns), with each instance's n."""
-    wide = summary.pivot(on="system", index=["dimension", "instance"], values=metric, aggregate_function="first")
+    """Accuracy (%) per instance (rows) and system (columns: `<system>`, `<system>_lo`, `<system>_hi`, the 95 %
+    Wilson interval), with each instance's n."""
+    summary = with_interval(summary, metric)
+    wide = summary.pivot(on="system", index=["dimension", "instance"], values=[metric, f"{metric}_lo", f"{metric}_hi"], aggregate_function="first")
+    systems = summary["system"].unique(maintain_order=True).to_list()
+    wide = wide.rename({f"{metric}_{s}": s for s in systems} | {f"{metric}_{b}_{s}": f"{s}_{b}" for s in systems for b in ("lo", "hi")})
+    wide = wide.select("dimension", "instance", *[c for s in systems for c in (s, f"{s}_lo", f"{s}_hi")])
     counts = summary.group_by("instance").agg(pl.col("n").max())
     return wide.join(counts, on="instance").sort("dimension", "instance")
 
@@ -78,13 +87,44 @@ def evaluation_tables(summary_paths: list[str], metric: str, dimensions_path: st
 def ablation_table(summary_paths: list[str], metric: str, out_path: str) -> pl.DataFrame:
     """Table III: our caption-trained adapter and its target ablations, then the paper's rows."""
     ours = dimension_table(read_summaries(summary_paths), metric, list(DIMENSIONS))
-    columns = [*DIMENSIONS, "ALL"]
-    rows = [{"source": f"ours ({metric})", **row} for row in ours.to_dicts()]
-    rows += [{"source": "paper Table III", "system": name + (f" [ours: {ours_name}]" if ours_name else ""), **dict(zip(columns, numbers)), "instances": 48}
-             for name, (ours_name, numbers) in TABLE_III.items()]
-    table = pl.DataFrame(rows, schema={"source": pl.String, "system": pl.String, **{c: pl.Float64 for c in columns}, "instances": pl.Int64})
+    table = with_paper_rows(ours, metric, {"Table III": TABLE_III})
     with atomic_path(out_path) as tmp:
         table.write_csv(tmp, float_precision=2)
     with pl.Config(tbl_rows=-1, tbl_cols=-1):
         log.info("Table III (%s):\n%s", metric, table)
+    return table
+
+
+HEADLINE_ORDER = ("desta2", "asr_llm", "specialist_llm", "seed_llm", "text_llm", "desta2_finetuned")
+TEXT_LLM_SYSTEMS = ("asr_llm", "specialist_llm", "seed_llm", "text_llm")
+"""Systems whose answers come from the unmodified text LLM: their instruction following is the reference's."""
+
+
+def headline_table(summary_paths: list[str], metric: str, instances: dict[str, str], retention_path: str | None, out_path: str) -> pl.DataFrame:
+    """The report's first table: each system's accuracy on the headline tasks (`instances`: task -> instance), the
+    tasks' mean, every figure with its 95 % Wilson interval and n, and the system's instruction-following retention
+    (following rate relative to its own text LLM; 1 by construction for the systems that are the text LLM)."""
+    summary = read_summaries(summary_paths).filter(pl.col("instance").is_in(list(instances.values())))
+    missing = set(instances.values()) - set(summary["instance"])
+    if missing:
+        raise ValueError(f"headline instance(s) {sorted(missing)} have no scores")
+    following = pl.read_csv(retention_path) if retention_path else pl.DataFrame(schema={"system": pl.String, "ratio": pl.Float64})
+    ratios = dict(following.select("system", "ratio").iter_rows())
+    systems = summary["system"].unique(maintain_order=True).to_list()
+    rows = []
+    for system in sorted(systems, key=lambda s: HEADLINE_ORDER.index(s) if s in HEADLINE_ORDER else len(HEADLINE_ORDER)):
+        mine = with_interval(summary.filter(pl.col("system") == system), metric)
+        row: dict = {"system": system}
+        for task, instance in instances.items():
+            one = mine.filter(pl.col("instance") == instance).row(0, named=True)
+            row |= {task: one[metric], f"{task}_lo": one[f"{metric}_lo"], f"{task}_hi": one[f"{metric}_hi"], f"{task}_n": one["n"]}
+        stats = pooled(mine, metric)
+        row |= {"mean": stats["accuracy"], "mean_lo": stats["lo"], "mean_hi": stats["hi"], "mean_n": stats["n"],
+                "if_retention": 1.0 if system in TEXT_LLM_SYSTEMS else ratios.get(system)}
+        rows.append(row)
+    table = pl.DataFrame(rows)
+    with atomic_path(out_path) as tmp:
+        table.write_csv(tmp, float_precision=2)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1):
+        log.info("headline (%s):\n%s", metric, table.select("system", *instances, "mean", "mean_lo", "mean_hi", "mean_n", "if_retention"))
     return table

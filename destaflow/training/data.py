@@ -25,10 +25,12 @@ from destaflow.models.whisper_taps import MAX_FRAMES, frame_mask, frames_for_dur
 from destaflow.training.cache import EncoderCache, log_mels
 
 EXAMPLE_COLUMNS = ["id", "audio_path", "duration", "transcription", "input", "target"]
+OPTIONAL_COLUMNS = ["seed"]  # the caption set's seed transcripts: the likelihood probe's labels
 
 
 def read_examples(parquet: str) -> list[dict]:
-    return pl.read_parquet(parquet, columns=EXAMPLE_COLUMNS).to_dicts()
+    present = pl.read_parquet_schema(parquet)
+    return pl.read_parquet(parquet, columns=EXAMPLE_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in present]).to_dicts()
 
 
 @dataclass

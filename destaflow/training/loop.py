@@ -29,6 +29,7 @@ import csv
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from destaflow.runtime import chunks, quiet_loading
 from destaflow.training.cache import EncoderCache
 from destaflow.models.adapter import save_adapter
 from destaflow.training.checkpoint import load_state, save_state
+from destaflow.evaluation.probe import PROBE_COLUMNS, likelihood_probe, probe_labels
 from destaflow.training.data import TapSource, collate, read_examples, text_batch
 from destaflow.training.distributed import Env, all_gather_tensors, all_sum, barrier, close_distributed, init_distributed
 from destaflow.training.lora import (
@@ -79,6 +81,7 @@ TRAIN_DEFAULTS = {
     "log_every": 10,
     "checkpoint_every": 200,
     "eval_samples": 4,
+    "probe_clips": 32,
     "sample_tokens": 64,
     "valid_limit": None,
     "threads": None,
@@ -93,6 +96,7 @@ RESUME_KEYS = (
 )
 STEP_COLUMNS = ["step", "epoch", "loss", "lr", "tokens", "seconds"]
 VALID_COLUMNS = ["epoch", "step", "valid_loss", "valid_tokens", "train_truncated", "valid_truncated"]
+PROBE_LOG_COLUMNS = ["epoch", "step", *PROBE_COLUMNS]
 
 
 def resolve_settings(settings: dict) -> dict:
@@ -220,6 +224,30 @@ def validation_loss(model: SpeechLM, examples: list[dict], taps: TapSource, sett
     return (loss_sum / tokens if tokens else float("nan")), int(tokens), int(truncated)
 
 
+def probe_clips(examples: list[dict], limit: int, seed: int) -> list[dict]:
+    """Up to `limit` distinct validation clips whose seed states a probed attribute, drawn evenly (seeded)."""
+    clips: dict[str, dict] = {}
+    for example in examples:
+        labels = probe_labels(example["seed"]) if example.get("seed") else {}
+        if labels and example["id"] not in clips:
+            clips[example["id"]] = example | {"labels": labels}
+    chosen = sorted(clips)
+    return [clips[i] for i in sorted(random.Random(seed).sample(chosen, min(limit, len(chosen))))]
+
+
+def run_probe(model: SpeechLM, clips: list[dict], taps: TapSource, settings: dict, env: Env):
+    """The likelihood probe (destaflow.evaluation.probe) on the validation clips: one row per attribute."""
+
+    def embed(chunk: list[dict]):
+        tapped, mask = taps(chunk)
+        with autocast(env):
+            return model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
+
+    table = likelihood_probe(model, clips, embed, settings["micro_batch"])
+    train_mode(model)
+    return table
+
+
 @torch.no_grad()
 def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, settings: dict, env: Env) -> list[dict]:
     """Greedy answers to the examples' prompts, beside their reference captions."""
@@ -265,6 +293,7 @@ class RunLogs:
         keep_epoch = lambda row: int(row["epoch"]) <= epochs_done  # noqa: E731
         self.steps = self._reopen_csv(out / "log.csv", STEP_COLUMNS, keep_step)
         self.valid = self._reopen_csv(out / "valid.csv", VALID_COLUMNS, keep_epoch)
+        self.probe = self._reopen_csv(out / "probe.csv", PROBE_LOG_COLUMNS, keep_epoch)
         self.samples = self._reopen_jsonl(out / "samples.jsonl", keep_epoch)
         self.tensorboard = tensorboard_writer(out / "tensorboard")
 
@@ -324,10 +353,21 @@ class RunLogs:
             self.tensorboard.add_scalar("valid/loss", row["valid_loss"], row["step"])
             self.tensorboard.add_scalar("train/truncated_targets", row["train_truncated"], row["step"])
 
+    def probed(self, epoch: int, step: int, table) -> None:
+        if not self.enabled:
+            return
+        handle, writer = self.probe
+        writer.writerows({"epoch": epoch, "step": step, **row} for row in table.to_dicts())
+        handle.flush()
+        if self.tensorboard is not None:
+            for row in table.to_dicts():
+                self.tensorboard.add_scalar(f"probe/{row['attribute']}", row["accuracy"], step)
+
     def close(self) -> None:
         if self.enabled:
             self.steps[0].close()
             self.valid[0].close()
+            self.probe[0].close()
             self.samples.close()
             if self.tensorboard is not None:
                 self.tensorboard.close()
@@ -429,6 +469,7 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
     taps = TapSource(model, EncoderCache(cache_dir) if s["cache"] else None, s["trim"], whisper_dir)
     train, valid = usable_examples(taps, train_parquet, env), usable_examples(taps, valid_parquet, env)
     valid = valid[: s["valid_limit"]] if s["valid_limit"] else valid
+    probed = probe_clips(valid, s["probe_clips"], s["seed"]) if env.is_main and s["probe_clips"] else []
     if not train:
         raise ValueError(f"no usable training examples in {train_parquet}")
     accumulation = accumulation_steps(s, env.world_size)
@@ -450,6 +491,8 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
     save = lambda: checkpoint(state_path, model, optimizer, progress, fingerprint, env)  # noqa: E731
     summary = {"steps": progress.step, "epochs": progress.epoch, "total_steps": total_steps, "stopped_early": False, "adapter": str(out / "adapter")}
     bar = tqdm(total=total_steps, initial=progress.step, desc="training", unit="step", disable=not env.is_main)
+    if probed and progress.step == 0:  # the untrained connector: what the transcript and the LLM's priors give
+        logs.probed(0, 0, run_probe(model, probed, taps, s, env))
 
     try:
         while progress.epoch < s["epochs"]:
@@ -478,7 +521,7 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
                     save()
                     if env.is_main:
                         save_adapter(model, out / "adapter", whisper_dir, llm_dir, {"epoch": progress.epoch, "step": progress.step})
-            summary |= end_of_epoch(model, valid, taps, s, env, progress, logs, out, whisper_dir, llm_dir)
+            summary |= end_of_epoch(model, valid, taps, s, env, progress, logs, out, whisper_dir, llm_dir, probed)
             progress.epoch, progress.position, progress.truncated = progress.epoch + 1, 0, 0
             save()
         summary |= {"steps": progress.step, "epochs": progress.epoch}
@@ -490,8 +533,8 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
         logs.close()
 
 
-def end_of_epoch(model, valid, taps, s, env, progress: Progress, logs: RunLogs, out: Path, whisper_dir, llm_dir) -> dict:
-    """Validation loss, a few generated samples, the adapter; returns what the summary should show."""
+def end_of_epoch(model, valid, taps, s, env, progress: Progress, logs: RunLogs, out: Path, whisper_dir, llm_dir, probed: list[dict]) -> dict:
+    """Validation loss, the likelihood probe, a few generated samples, the adapter; returns what the summary should show."""
     epoch = progress.epoch + 1
     valid_loss, valid_tokens, valid_truncated = validation_loss(model, valid, taps, s, env) if valid else (float("nan"), 0, 0)
     samples = generate_samples(model, valid[: s["eval_samples"]], taps, s, env) if env.is_main and s["eval_samples"] else []
@@ -500,6 +543,11 @@ def end_of_epoch(model, valid, taps, s, env, progress: Progress, logs: RunLogs, 
         "train_truncated": progress.truncated, "valid_truncated": valid_truncated,
     }
     logs.epoch(row, samples)
+    if probed:
+        table = run_probe(model, probed, taps, s, env)
+        logs.probed(epoch, progress.step, table)
+        log.info("epoch %d: likelihood probe on %d validation clips: %s", epoch, len(probed),
+                 ", ".join(f"{r['attribute']} {r['accuracy']:.0f} % (n {r['n']})" for r in table.to_dicts()))
     if env.is_main:
         log.info("epoch %d: valid loss %.4f; targets cut by the token cap: %d train, %d valid", epoch, valid_loss, progress.truncated, valid_truncated)
         save_adapter(model, out / "adapter", whisper_dir, llm_dir, {"epoch": epoch, "step": progress.step, "valid_loss": valid_loss})
