@@ -19,6 +19,7 @@ import pytest
 from destaflow.captioning import CAPTION_COLUMNS, Generation, TransformersBackend, caption_shard, shard_items
 from destaflow.captioning.backends import load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts
+from destaflow.captioning.prompts import prompt_pool
 from destaflow.captioning.shards import PART_COLUMNS
 from destaflow.config import validate_config
 from destaflow.models.sources import model_name
@@ -322,3 +323,40 @@ def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_pat
         clip = rendered[body["prompt"]]
         if clip in sample_seed:
             assert 0 <= body["seed"] - sample_seed[clip] < 4
+
+
+# --- the prompt pool ---------------------------------------------------------------------------------------------
+
+POOL = ["What can you hear from the audio?", "Describe the audio.", "Describe everything you hear in this clip."]
+
+
+def test_a_prompt_pool_asks_each_item_one_prompt_fixed_by_its_key(tokenizer_dir, tmp_path):
+    seeds = {f"clip{i:02d}": f"seed number {i}" for i in range(12)}
+    manifest = write_seed_manifest(tmp_path / "seed.parquet", seeds)
+    settings = caption_settings(batch_size=5, prompts=POOL)
+    runs = []
+    for shards in (1, 3):
+        backend = EchoBackend()
+        parts = []
+        for shard in range(shards):
+            out = tmp_path / f"captions-{shards}-{shard}.parquet"
+            caption_shard([manifest], shard, shards, settings, tokenizer_dir, str(out), str(tmp_path / f"q-{shards}-{shard}.parquet"), backend=backend)
+            parts.append(pl.read_parquet(out))
+        captions = pl.concat(parts).sort("id")
+        assert set(captions["prompt"]) == set(POOL)  # 12 clips over 3 prompts: each is asked
+        for row in captions.iter_rows(named=True):  # the LLM was asked the recorded prompt after that clip's seed
+            assert any(f"{row['seed']}<|im_end|>\n<|im_start|>user\n{row['prompt']}<|im_end|>" in sent for sent in backend.prompts)
+        runs.append(dict(captions.select("id", "prompt").iter_rows()))
+    assert runs[0] == runs[1]  # the same prompt per clip however the items are sharded
+
+
+@pytest.mark.parametrize("prompt", ["What is the gender of the speaker?", "Is the speaker talking fast?", "Describe the pitch.",
+                                    "How high is the speaker's voice?"])
+def test_a_pool_naming_what_the_benchmarks_ask_is_refused(prompt):
+    with pytest.raises(ValueError, match="generic prompts only"):
+        prompt_pool(caption_settings(prompts=[*POOL, prompt]))
+
+
+def test_without_a_pool_the_papers_one_prompt_is_asked():
+    assert prompt_pool(caption_settings()) == ["What can you hear from the audio?"]
+    assert prompt_pool(caption_settings(prompt="Describe the speed.")) == ["Describe the speed."]  # the ablations' own prompts are theirs

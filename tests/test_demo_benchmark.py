@@ -10,6 +10,7 @@ from conftest import espeak_clips
 from destaflow.evaluation import rules
 from destaflow.evaluation.demo_benchmark import DEMO_TASKS, SNR_LEVELS, build_demo_benchmark
 from destaflow.evaluation.dynamic_superb import load_benchmark, model_inputs
+from destaflow.seed import parse_seed
 
 ROOM = {"length_m": [4, 6], "width_m": [3, 5], "height_m": [2.5, 3], "rt60_s": [0.6, 0.9], "distance_m": [1.0, 2.0]}
 SENTENCES = ["The bus was full.", "It rained all day long.", "She sold the old car."]
@@ -27,8 +28,13 @@ def benchmark(tmp_path_factory):
     manifest = root / "demo.parquet"
     pl.DataFrame(rows).write_parquet(manifest)
     out = root / "bench"
-    summary = build_demo_benchmark([str(manifest)], str(out), list(DEMO_TASKS), seed=3, room=ROOM, per_speaker=2)
+    summary = build_demo_benchmark([str(manifest)], str(out), list(DEMO_TASKS), seed=3, room=ROOM, per_speaker=2, seed_settings=SEEDS)
     return out, summary, {r["id"]: r for r in rows}
+
+
+SEEDS = {"attributes": ["gender", "pitch", "speaking_speed", "snr", "c50"], "style": "paper",
+         "bins": {"snr": {"edges": [10, 20, 30, 45], "words": ["very noisy", "noisy", "moderately noisy", "clean", "very clean"]},
+                  "c50": {"edges": [10, 35, 45, 55, 59, 60], "words": ["very distant", "distant", "slightly distant", "balanced", "slightly close", "close", "very close"]}}}
 
 
 def test_every_task_is_an_instance_of_the_test_clips_only(benchmark):
@@ -59,6 +65,25 @@ def test_labels_follow_the_corpus_and_the_degradations(benchmark):
     assert all('\nText: "' in i.instruction for i in matching) and {i.label for i in matching} == {"yes", "no"}
     pairs = by_instance("SpeakerVerification_Demo")
     assert all(len(model_inputs(i, "native")) == 2 for i in pairs) and {i.label for i in pairs} == {"yes", "no"}
+
+
+def test_every_item_carries_the_true_seed_of_what_its_audio_is(benchmark):
+    out, _, rows = benchmark
+    items = load_benchmark(out)
+    assert all(item.seeds and len(item.seeds) == len(item.audios) for item in items)
+    for item in items:
+        stated = parse_seed(item.seeds[0])
+        clip = rows[item.audios[0]["path"].removesuffix(".wav")]
+        assert stated["gender"].lower() == clip["gender"] and stated["speaking_speed"].lower() == clip["speaking_speed"]
+        if item.instance == "NoiseDetection_Demo":
+            assert (stated["snr"] == "Very clean") == (item.label == "clean")
+            assert item.label == "clean" or "(SNR " in item.seeds[0]
+        elif item.instance == "NoiseSNRLevelPrediction_Demo":
+            assert f"(SNR {SNR_LEVELS[item.label]:.0f} dB)" in item.seeds[0]
+        elif item.instance == "ReverberationDetection_Demo":
+            assert ("c50" in stated) == (item.label == "reverberant")
+        else:
+            assert stated["snr"] == "Very clean" and "c50" not in stated
 
 
 def test_rebuilding_gives_the_same_benchmark(benchmark, tmp_path):

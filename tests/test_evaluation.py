@@ -17,7 +17,8 @@ from destaflow.evaluation.air_bench import load_chat, score_chat
 from destaflow.evaluation.dynamic_superb import load_benchmark, model_inputs, sampled_indices
 from destaflow.evaluation.dynamic_superb_instances import DESTA2_48, DIMENSIONS, INSTANCES
 from destaflow.evaluation.judges import JudgeCache, OpenAIChatJudge, parse_two_scores, parse_yes_no
-from destaflow.evaluation.scoring import dimension_table, score_items, summarise
+from destaflow.evaluation.scoring import dimension_table, score_items, summarise, wilson
+from destaflow.evaluation.tables import headline_table
 
 FIXTURES = SHARED / "reference" / "fixtures"
 
@@ -82,7 +83,7 @@ def write_instance(root, name, rows, layout):
 
     audio = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
     features = {"file": datasets.Value("string"), "audio": audio, "instruction": datasets.Value("string"), "label": datasets.Value("string")}
-    for optional in ("text", "audio2"):
+    for optional in ("text", "audio2", "seed", "seed2"):
         if any(optional in r for r in rows):
             features[optional] = audio if optional == "audio2" else datasets.Value("string")
     table = {k: [r.get(k) for r in rows] for k in features}
@@ -161,6 +162,39 @@ def test_unanswered_items_stay_in_the_denominator_and_dimensions_average_instanc
     assert by_instance["n"]["exclusive"] == 0.0 and by_instance["n"]["contains"] == 100.0
     table = dimension_table(summary, "exclusive", list(DIMENSIONS)).row(0, named=True)
     assert table["PAR"] == 75.0 and table["DEG"] == 0.0 and table["ALL"] == 50.0 and table["CON"] is None
+    # intervals of the pooled items: PAR is 2 right of 3, ALL 2 of 4
+    assert (table["PAR_lo"], table["PAR_hi"]) == pytest.approx(wilson(2, 3)) and table["n"] == 4
+    assert (table["ALL_lo"], table["ALL_hi"]) == pytest.approx(wilson(2, 4)) and table["CON_lo"] is None
+
+
+def test_wilson_interval_matches_known_values():
+    assert wilson(0, 10) == pytest.approx((0.0, 27.75), abs=0.01)
+    assert wilson(5, 10) == pytest.approx((23.66, 76.34), abs=0.01)
+    assert wilson(64, 64)[1] == 100.0 and wilson(0, 0) == (None, None)
+    # 64 items per task resolve a 25-point difference: 40 % and 65 % have disjoint intervals
+    assert wilson(26, 64)[1] < wilson(42, 64)[0]
+
+
+def test_headline_puts_each_system_with_intervals_means_and_retention(tmp_path):
+    def summary(system, accuracies):
+        return pl.DataFrame([{"system": system, "instance": instance, "dimension": "PAR", "n": 64, "answered": 64, "exact": a,
+                              "contains": a, "exclusive": a, "judge": None, "judge_unparsed": None, "judge_model": None, "judge_prompt": None,
+                              "dataset": "demo", "revision": None, "max_per_instance": None, "rules": "r"}
+                             for instance, a in accuracies.items()])
+    paths = []
+    for system, accuracies in {"text_llm": {"G": 50.0, "S": 25.0}, "desta2": {"G": 75.0, "S": 50.0}, "asr_llm": {"G": 50.0, "S": 31.25}}.items():
+        paths.append(str(tmp_path / f"{system}.csv"))
+        summary(system, accuracies).write_csv(paths[-1])
+    retention = tmp_path / "ifeval.csv"
+    pl.DataFrame({"system": ["desta2"], "ratio": [0.96]}).write_csv(retention)
+    table = headline_table(paths, "exclusive", {"gender": "G", "speed": "S"}, str(retention), str(tmp_path / "headline.csv"))
+    assert table["system"].to_list() == ["desta2", "asr_llm", "text_llm"]
+    desta2 = table.row(0, named=True)
+    assert (desta2["gender"], desta2["speed"], desta2["mean"], desta2["mean_n"], desta2["gender_n"]) == (75.0, 50.0, 62.5, 128, 64)
+    assert (desta2["mean_lo"], desta2["mean_hi"]) == pytest.approx(wilson(80, 128))
+    assert desta2["if_retention"] == 0.96 and table.row(1, named=True)["if_retention"] == 1.0
+    with pytest.raises(ValueError, match="no scores"):
+        headline_table(paths, "exclusive", {"pitch": "P"}, None, str(tmp_path / "x.csv"))
 
 
 # ---- judges against a fake OpenAI-compatible endpoint --------------------------------------------------------
@@ -366,6 +400,25 @@ def test_benchmark_inputs_become_a_label_free_corpus_and_seeds_find_their_items(
     transcripts, errors = seeds_of(items, "native", seeds)
     assert transcripts[0] == ["seed of 1 s", "seed of 2 s"] and transcripts[1] == ["seed of 1 s", "seed of 1 s"]
     assert transcripts[2] is None and "no seed transcript" in errors[2]
+
+
+def test_seed_llm_answers_from_the_true_seeds_and_refuses_a_benchmark_without_them(tmp_path, prepared_models):
+    from destaflow.evaluation.answers import cascade_answers
+
+    instruction = "Is the speaker female or male? The answer could be female or male."
+    rows = [{"file": "a.wav", "audio": {"bytes": wav(1.0), "path": "a.wav"}, "instruction": instruction, "label": label,
+             "seed": f"[00:00:00-00:00:01] Hello. (Gender: {label.title()}, Duration: 1s)"} for label in ("female", "male")]
+    for root in ("built", "hub"):
+        (tmp_path / root).mkdir()
+        (tmp_path / root / "instances.json").write_text(json.dumps([{"name": "SpeakerGenderRecognition_Demo", "dimension": "PAR"}]))
+    write_instance(tmp_path / "built", "SpeakerGenderRecognition_Demo", rows, "save_to_disk")
+    items = load_benchmark(tmp_path / "built", ["SpeakerGenderRecognition_Demo"])
+    table = cascade_answers("seed_llm", str(prepared_models["llm"]), items, "native", batch_size=2, max_new_tokens=8)
+    assert table["transcript"].to_list() == [r["seed"] for r in rows] and table["error"].null_count() == 2
+    assert table["answer"].null_count() == 0
+    write_instance(tmp_path / "hub", "SpeakerGenderRecognition_Demo", [{k: v for k, v in r.items() if k != "seed"} for r in rows], "save_to_disk")
+    with pytest.raises(ValueError, match="true seed transcript"):
+        cascade_answers("seed_llm", str(prepared_models["llm"]), load_benchmark(tmp_path / "hub", ["SpeakerGenderRecognition_Demo"]), "native", batch_size=2, max_new_tokens=8)
 
 
 def test_demo_open_questions_are_air_bench_chat_answered_and_judged(tmp_path, prepared_models):

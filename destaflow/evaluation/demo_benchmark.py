@@ -87,6 +87,7 @@ class Builder:
             return None
         bins = self.seed_settings["bins"]
         exact = row | {
+            "duration": len(self.audio(row)) / TARGET_RATE,
             "snr": to_word(snr_db, **bins["snr"]) if snr_db is not None else bins["snr"]["words"][-1], "snr_db": snr_db,
             "c50": to_word(c50_db, **bins["c50"]) if c50_db is not None else None, "c50_db": c50_db,
         }
