@@ -24,13 +24,25 @@ def validation_summary(runs: dict[str, str]) -> pl.DataFrame:
 
 
 def plot_curves(runs: dict[str, str], out_path: str, smooth: int = 10) -> None:
-    """Training loss (running mean over `smooth` steps) and per-epoch validation loss, one panel per stage."""
+    """Training loss (running mean over `smooth` steps) and per-epoch validation loss, one panel per stage; beside
+    it, where the run probed (probe.csv), the likelihood probe's accuracy per attribute and epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    probed = {stage: Path(folder) / "probe.csv" for stage, folder in runs.items() if probe_rows(Path(folder) / "probe.csv")}
+    panels = len(runs) + len(probed)
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
+    for axis, (stage, path) in zip(axes[0][len(runs):], probed.items()):
+        probe = pl.read_csv(path)
+        for (attribute,), rows in probe.group_by("attribute", maintain_order=True):
+            line = axis.plot(rows["epoch"], rows["accuracy"], "o-", label=f"{attribute} (n {rows['n'][-1]})")[0]
+            axis.fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], color=line.get_color(), alpha=0.12)
+            axis.axhline(rows["majority"][-1], color=line.get_color(), linestyle=":", linewidth=1)
+        axis.set(title=f"{stage}: likelihood probe (dotted: majority answer)", xlabel="epoch (0 = untrained connector)",
+                 ylabel="right option most likely (%)", ylim=(0, 100))
+        axis.legend(fontsize="small")
     for axis, (stage, folder) in zip(axes[0], runs.items()):
         steps = pl.read_csv(Path(folder) / "log.csv")
         valid = pl.read_csv(Path(folder) / "valid.csv")
@@ -43,6 +55,10 @@ def plot_curves(runs: dict[str, str], out_path: str, smooth: int = 10) -> None:
     with atomic_path(out_path) as tmp:
         figure.savefig(tmp, format=Path(out_path).suffix.lstrip("."))
     plt.close(figure)
+
+
+def probe_rows(path: Path) -> int:
+    return pl.read_csv(path).height if path.exists() else 0
 
 
 def training_report(runs: dict[str, str], figure_path: str, table_path: str) -> pl.DataFrame:

@@ -6,7 +6,7 @@ import destaflow.config as config_helpers
 from destaflow import ablations
 from destaflow.config import ConfigError, validate_config
 from destaflow.corpora.registry import READERS
-from destaflow.evaluation.demo_benchmark import DEMO_TASKS
+from destaflow.evaluation.demo_benchmark import PRIMARY_SYNTHESIZER, instance_name
 from destaflow.models.prepare import ROLES
 
 try:
@@ -229,9 +229,11 @@ def chat_settings(name):
 
 
 def headline_instances():
-    """Headline task -> demo benchmark instance, for the tasks the demo benchmark builds."""
+    """Test voices -> headline task -> demo benchmark instance (a second synthesizer's voices have their own)."""
     demo = EVALUATION["demo_benchmark"]
-    return {task: DEMO_TASKS[task].instance for task in demo["headline"] if task in demo["tasks"]}
+    tasks = [task for task in demo["headline"] if task in demo["tasks"]]
+    synthesizers = [PRIMARY_SYNTHESIZER] + (["festival"] if config["demo"]["festival"]["voices"] and corpora_with_reader("demo") else [])
+    return {s: {task: instance_name(task, s) for task in tasks} for s in synthesizers} if tasks else {}
 
 
 HEADLINE = "demo" in EVALUATION["benchmarks"] and not EVALUATION["benchmarks"]["demo"]["path"] and bool(headline_instances())

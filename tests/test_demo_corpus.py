@@ -67,6 +67,13 @@ def test_faster_speech_is_shorter(corpus):
     assert means["speaking_speed"].to_list() == ["fast", "normal", "slow"]
 
 
+def test_held_out_voices_never_say_a_training_sentence(settings):
+    plans = demo.plan_clips(settings, demo.read_sentences(settings["sentences"]))
+    said = {split: {p.text for p in plans if p.split == split} for split in ("train", "valid", "test")}
+    assert said["train"] and said["valid"] and said["test"]
+    assert not said["train"] & said["test"] and not said["train"] & said["valid"] and not said["valid"] & said["test"]
+
+
 def test_plan_is_deterministic(settings):
     sentences = demo.read_sentences(settings["sentences"])
     assert demo.plan_clips(settings, sentences) == demo.plan_clips(settings, sentences)
@@ -90,3 +97,23 @@ def test_female_voices_sound_higher_than_male_ones(corpus):
         samples, _ = sf.read(row["audio_path"], dtype="float32")
         by_gender.setdefault(row["gender"], []).append(pitch_stats(samples)[0])
     assert np.median(by_gender["female"]) > 1.5 * np.median(by_gender["male"])
+
+
+def test_festival_voices_speak_test_sentences_with_exact_labels(settings, tmp_path):
+    import shutil
+
+    if shutil.which("text2wave") is None:
+        pytest.skip("festival is not installed (bin/setup installs it)")
+    own = settings | {"variants": ["f2", "m2"], "accents": {"en-us": "American"}, "valid_voices": 0, "test_voices": 1, "clips_per_voice": 2,
+                      "festival": settings["festival"] | {"voices": {"voice_kal_diphone": "male", "voice_cmu_us_slt_arctic_hts": "female"}, "clips_per_voice": 3}}
+    table = demo.synthesize_corpus(own, tmp_path / "audio", tmp_path / "demo.parquet")
+    festival = table.filter(pl.col("synthesizer") == "festival")
+    assert festival.height == 6 and set(festival["split"]) == {"test"} and set(festival["accent"]) == {"American"}
+    assert dict(festival.group_by("speaker").agg(pl.col("gender").first()).iter_rows()) == {
+        "festival+voice_kal_diphone": "male", "festival+voice_cmu_us_slt_arctic_hts": "female"}
+    assert not set(festival["text"]) & set(table.filter(pl.col("split") == "train")["text"])
+    for row in festival.iter_rows(named=True):  # the rate is what the label says, within 8 %
+        words_per_minute = len(row["text"].split()) / row["duration"] * 60
+        assert abs(words_per_minute / row["synth_wpm"] - 1) < 0.08, row
+        low, high = own["festival"]["pitch"][row["pitch"]]
+        assert low <= row["synth_pitch"] <= high

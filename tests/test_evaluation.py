@@ -187,14 +187,14 @@ def test_headline_puts_each_system_with_intervals_means_and_retention(tmp_path):
         summary(system, accuracies).write_csv(paths[-1])
     retention = tmp_path / "ifeval.csv"
     pl.DataFrame({"system": ["desta2"], "ratio": [0.96]}).write_csv(retention)
-    table = headline_table(paths, "exclusive", {"gender": "G", "speed": "S"}, str(retention), str(tmp_path / "headline.csv"))
-    assert table["system"].to_list() == ["desta2", "asr_llm", "text_llm"]
+    table = headline_table(paths, "exclusive", {"espeak-ng": {"gender": "G", "speed": "S"}}, str(retention), str(tmp_path / "headline.csv"))
+    assert table["system"].to_list() == ["desta2", "asr_llm", "text_llm"] and set(table["voices"]) == {"espeak-ng"}
     desta2 = table.row(0, named=True)
     assert (desta2["gender"], desta2["speed"], desta2["mean"], desta2["mean_n"], desta2["gender_n"]) == (75.0, 50.0, 62.5, 128, 64)
     assert (desta2["mean_lo"], desta2["mean_hi"]) == pytest.approx(wilson(80, 128))
     assert desta2["if_retention"] == 0.96 and table.row(1, named=True)["if_retention"] == 1.0
     with pytest.raises(ValueError, match="no scores"):
-        headline_table(paths, "exclusive", {"pitch": "P"}, None, str(tmp_path / "x.csv"))
+        headline_table(paths, "exclusive", {"espeak-ng": {"pitch": "P"}}, None, str(tmp_path / "x.csv"))
 
 
 # ---- judges against a fake OpenAI-compatible endpoint --------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Voices are espeak-ng accents x variants (gender read from espeak-ng itself). Each clip draws a pitch,
 speaking-speed and volume *label* uniformly, then a value uniformly inside that label's configured range;
-both are recorded. Whole voices are held out for validation and testing, balanced by gender.
+both are recorded. Whole voices are held out for validation and testing, balanced by gender, and held-out
+voices speak sentences no training clip says. Test voices of a second synthesizer, Festival
+(`demo.festival`), join the test split only, with labels set the same way (destaflow.corpora.festival).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from tqdm import tqdm
 
 from destaflow import manifest
 from destaflow.atomic import atomic_path
-from destaflow.corpora import espeak
+from destaflow.corpora import espeak, festival
 
 CORPUS = "demo"
+FESTIVAL = "festival"  # Voice.language of Festival's voices (its variant is the Festival voice name)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,10 @@ class Voice:
     def id(self) -> str:
         return f"{self.language}+{self.variant}"
 
+    @property
+    def synthesizer(self) -> str:
+        return FESTIVAL if self.language == FESTIVAL else "espeak-ng"
+
 
 @dataclass(frozen=True)
 class ClipPlan:
@@ -45,7 +52,7 @@ class ClipPlan:
     split: str
     text: str
     pitch: str
-    pitch_value: int
+    pitch_value: float  # espeak-ng's -p (whole numbers), or Festival's shift in semitones
     speaking_speed: str
     speed_wpm: int
     volume: str
@@ -98,14 +105,29 @@ def _draw(rng: random.Random, levels: dict[str, list[float]]) -> tuple[str, floa
     return label, rng.uniform(low, high)
 
 
+def split_sentences(sentences: list[str], shares: dict[str, float], seed: int) -> dict[str, list[str]]:
+    """Disjoint sentence pools per split (`shares` of valid and test, the rest train), so no held-out voice says
+    a sentence that training heard."""
+    shuffled = random.Random(f"sentences:{seed}").sample(sentences, len(sentences))
+    counts = {split: round(share * len(sentences)) for split, share in shares.items()}
+    if any(n < 1 for n in counts.values()) or sum(counts.values()) >= len(sentences):
+        raise ValueError(f"{len(sentences)} sentences cannot be split into {shares} and leave some for training")
+    pools, start = {}, 0
+    for split in ("test", "valid"):
+        pools[split], start = shuffled[start : start + counts[split]], start + counts[split]
+    pools["train"] = shuffled[start:]
+    return pools
+
+
 def plan_clips(settings: dict[str, Any], sentences: list[str]) -> list[ClipPlan]:
     """Every clip of the corpus, decided up front and deterministically from `settings['seed']`."""
     voices = build_voices(settings["accents"], settings["variants"])
     splits = split_voices(voices, settings["valid_voices"], settings["test_voices"], settings["seed"])
+    pools = split_sentences(sentences, settings["held_out_sentences"], settings["seed"])
     rng = random.Random(settings["seed"])
     plans = []
     for voice in voices:
-        texts = _sentences_for_voice(rng, sentences, settings["clips_per_voice"])
+        texts = _sentences_for_voice(rng, pools[splits[voice.id]], settings["clips_per_voice"])
         for index, text in enumerate(texts):
             pitch, pitch_value = _draw(rng, settings["pitch"])
             speed, wpm = _draw(rng, settings["speaking_speed"])
@@ -117,13 +139,28 @@ def plan_clips(settings: dict[str, Any], sentences: list[str]) -> list[ClipPlan]
                     split=splits[voice.id],
                     text=text,
                     pitch=pitch,
-                    pitch_value=round(pitch_value),
+                    pitch_value=float(round(pitch_value)),
                     speaking_speed=speed,
                     speed_wpm=round(wpm),
                     volume=volume,
                     volume_dbfs=round(dbfs, 2),
                 )
             )
+    return plans + festival_plans(settings, pools["test"], rng)
+
+
+def festival_plans(settings: dict[str, Any], sentences: list[str], rng: random.Random) -> list[ClipPlan]:
+    """Test clips of the Festival voices (`demo.festival`), drawn like the espeak-ng clips; none when no voice is named."""
+    own = settings["festival"]
+    plans = []
+    for name, gender in own["voices"].items():
+        voice = Voice(FESTIVAL, name, own["accent"], gender)
+        for index, text in enumerate(_sentences_for_voice(rng, sentences, own["clips_per_voice"])):
+            pitch, semitones = _draw(rng, own["pitch"])
+            speed, wpm = _draw(rng, settings["speaking_speed"])
+            volume, dbfs = _draw(rng, settings["volume"])
+            plans.append(ClipPlan(f"{CORPUS}-{voice.id}-{index:04d}", voice, "test", text, pitch, round(semitones, 2), speed, round(wpm),
+                                  volume, round(dbfs, 2)))
     return plans
 
 
@@ -148,7 +185,10 @@ def scale_to_dbfs(samples: np.ndarray, dbfs: float) -> np.ndarray:
 
 def render_clip(plan: ClipPlan, path: Path, sample_rate: int) -> float:
     """Synthesize one planned clip into `path` (16-bit PCM wav); return its duration in seconds."""
-    samples, rate = espeak.synthesize(plan.text, plan.voice.id, plan.pitch_value, plan.speed_wpm)
+    if plan.voice.synthesizer == FESTIVAL:
+        samples, rate = festival.synthesize(plan.text, plan.voice.variant, plan.pitch_value, plan.speed_wpm)
+    else:
+        samples, rate = espeak.synthesize(plan.text, plan.voice.id, int(plan.pitch_value), plan.speed_wpm)
     if rate != sample_rate:
         samples = soxr.resample(samples, rate, sample_rate)
     samples = scale_to_dbfs(samples, plan.volume_dbfs)
@@ -180,6 +220,7 @@ def manifest_row(plan: ClipPlan, audio_path: Path, sample_rate: int, duration: f
         "speaking_speed_source": label,
         "volume": plan.volume,
         "volume_source": label,
+        "synthesizer": plan.voice.synthesizer,
         "synth_voice": plan.voice.id,
         "synth_pitch": plan.pitch_value,
         "synth_wpm": plan.speed_wpm,

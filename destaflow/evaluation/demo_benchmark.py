@@ -232,6 +232,24 @@ def held_out_clips(seed_manifests: list[str], per_speaker: int | None, seed: int
     return table
 
 
+PRIMARY_SYNTHESIZER = "espeak-ng"  # the training voices' synthesizer: its instances keep the plain names
+
+
+def instance_name(task: str, synthesizer: str = PRIMARY_SYNTHESIZER) -> str:
+    """`<Task>_Demo` for the training synthesizer's test voices, `<Task>_DemoFestival` for another's."""
+    base = DEMO_TASKS[task].instance
+    return base if synthesizer == PRIMARY_SYNTHESIZER else base + synthesizer.replace("-", " ").title().replace(" ", "")
+
+
+def synthesizer_groups(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """The test clips per synthesizer, the training one first (clips without the column are espeak-ng's)."""
+    if "synthesizer" not in table.columns:
+        table = table.with_columns(synthesizer=pl.lit(PRIMARY_SYNTHESIZER))
+    table = table.with_columns(pl.col("synthesizer").fill_null(PRIMARY_SYNTHESIZER))
+    names = sorted(table["synthesizer"].unique(), key=lambda s: (s != PRIMARY_SYNTHESIZER, s))
+    return [(name, table.filter(pl.col("synthesizer") == name)) for name in names]
+
+
 def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], seed: int, room: RoomRanges | dict,
                          per_speaker: int | None = None, seed_settings: dict | None = None) -> pl.DataFrame:
     """Write one instance folder per task plus instances.json; returns a summary (instance, task, items).
@@ -248,15 +266,19 @@ def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], s
     table = clips_per_speaker(table, per_speaker, seed)
     if table.is_empty():  # the attribute stage has already quarantined unreadable clips
         raise ValueError("no test-split clip to build the demo benchmark from")
-    builder = Builder(table, seed, room, seed_settings)
     out = Path(out_dir)
     summary = []
-    for task in tqdm(tasks, desc="demo benchmark", unit="task"):
-        spec = DEMO_TASKS[task]
-        records = builder.build(task)
-        save_instance(records, out / spec.instance)
-        summary.append({"instance": spec.instance, "task": task, "dimension": spec.dimension, "two_audio": spec.two_audio, "items": len(records)})
-    entries = [{"name": s["instance"], "dimension": s["dimension"], "task": s["task"], "two_audio": s["two_audio"]} for s in summary]
+    for synthesizer, clips in synthesizer_groups(table):
+        builder = Builder(clips, seed, room, seed_settings)
+        for task in tqdm(tasks, desc=f"demo benchmark ({synthesizer})", unit="task"):
+            spec = DEMO_TASKS[task]
+            name = instance_name(task, synthesizer)
+            records = builder.build(task)
+            save_instance(records, out / name)
+            summary.append({"instance": name, "task": task, "dimension": spec.dimension, "two_audio": spec.two_audio,
+                            "synthesizer": synthesizer, "items": len(records)})
+    entries = [{"name": s["instance"], "dimension": s["dimension"], "task": s["task"], "two_audio": s["two_audio"],
+                "synthesizer": s["synthesizer"]} for s in summary]
     with atomic_path(out / INSTANCES_FILE) as tmp:
         tmp.write_text(json.dumps(entries, indent=1))
     table = pl.DataFrame(summary)

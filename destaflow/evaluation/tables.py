@@ -100,12 +100,14 @@ TEXT_LLM_SYSTEMS = ("asr_llm", "specialist_llm", "seed_llm", "text_llm")
 """Systems whose answers come from the unmodified text LLM: their instruction following is the reference's."""
 
 
-def headline_table(summary_paths: list[str], metric: str, instances: dict[str, str], retention_path: str | None, out_path: str) -> pl.DataFrame:
-    """The report's first table: each system's accuracy on the headline tasks (`instances`: task -> instance), the
-    tasks' mean, every figure with its 95 % Wilson interval and n, and the system's instruction-following retention
-    (following rate relative to its own text LLM; 1 by construction for the systems that are the text LLM)."""
-    summary = read_summaries(summary_paths).filter(pl.col("instance").is_in(list(instances.values())))
-    missing = set(instances.values()) - set(summary["instance"])
+def headline_table(summary_paths: list[str], metric: str, groups: dict[str, dict[str, str]], retention_path: str | None, out_path: str) -> pl.DataFrame:
+    """The report's first table: each system's accuracy on the headline tasks, per group of test voices (`groups`:
+    voices -> task -> instance, e.g. the training synthesizer's and a second one's), the tasks' mean, every figure
+    with its 95 % Wilson interval and n, and the system's instruction-following retention (following rate
+    relative to its own text LLM; 1 by construction for the systems that are the text LLM)."""
+    wanted = [instance for tasks in groups.values() for instance in tasks.values()]
+    summary = read_summaries(summary_paths).filter(pl.col("instance").is_in(wanted))
+    missing = set(wanted) - set(summary["instance"])
     if missing:
         raise ValueError(f"headline instance(s) {sorted(missing)} have no scores")
     following = pl.read_csv(retention_path) if retention_path else pl.DataFrame(schema={"system": pl.String, "ratio": pl.Float64})
@@ -113,18 +115,20 @@ def headline_table(summary_paths: list[str], metric: str, instances: dict[str, s
     systems = summary["system"].unique(maintain_order=True).to_list()
     rows = []
     for system in sorted(systems, key=lambda s: HEADLINE_ORDER.index(s) if s in HEADLINE_ORDER else len(HEADLINE_ORDER)):
-        mine = with_interval(summary.filter(pl.col("system") == system), metric)
-        row: dict = {"system": system}
-        for task, instance in instances.items():
-            one = mine.filter(pl.col("instance") == instance).row(0, named=True)
-            row |= {task: one[metric], f"{task}_lo": one[f"{metric}_lo"], f"{task}_hi": one[f"{metric}_hi"], f"{task}_n": one["n"]}
-        stats = pooled(mine, metric)
-        row |= {"mean": stats["accuracy"], "mean_lo": stats["lo"], "mean_hi": stats["hi"], "mean_n": stats["n"],
-                "if_retention": 1.0 if system in TEXT_LLM_SYSTEMS else ratios.get(system)}
-        rows.append(row)
+        for voices, instances in groups.items():
+            mine = with_interval(summary.filter((pl.col("system") == system) & pl.col("instance").is_in(list(instances.values()))), metric)
+            row: dict = {"system": system, "voices": voices}
+            for task, instance in instances.items():
+                one = mine.filter(pl.col("instance") == instance).row(0, named=True)
+                row |= {task: one[metric], f"{task}_lo": one[f"{metric}_lo"], f"{task}_hi": one[f"{metric}_hi"], f"{task}_n": one["n"]}
+            stats = pooled(mine, metric)
+            row |= {"mean": stats["accuracy"], "mean_lo": stats["lo"], "mean_hi": stats["hi"], "mean_n": stats["n"],
+                    "if_retention": 1.0 if system in TEXT_LLM_SYSTEMS else ratios.get(system)}
+            rows.append(row)
     table = pl.DataFrame(rows)
     with atomic_path(out_path) as tmp:
         table.write_csv(tmp, float_precision=2)
+    tasks = list(next(iter(groups.values())))
     with pl.Config(tbl_rows=-1, tbl_cols=-1):
-        log.info("headline (%s):\n%s", metric, table.select("system", *instances, "mean", "mean_lo", "mean_hi", "mean_n", "if_retention"))
+        log.info("headline (%s):\n%s", metric, table.select("system", "voices", *tasks, "mean", "mean_lo", "mean_hi", "mean_n", "if_retention"))
     return table
