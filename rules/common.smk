@@ -232,8 +232,11 @@ def headline_instances():
     """Test voices -> headline task -> demo benchmark instance (a second synthesizer's voices have their own)."""
     demo = EVALUATION["demo_benchmark"]
     tasks = [task for task in demo["headline"] if task in demo["tasks"]]
-    synthesizers = [PRIMARY_SYNTHESIZER] + (["festival"] if config["demo"]["festival"]["voices"] and corpora_with_reader("demo") else [])
-    return {s: {task: instance_name(task, s) for task in tasks} for s in synthesizers} if tasks else {}
+    groups = {PRIMARY_SYNTHESIZER: {task: instance_name(task) for task in tasks}}
+    second = [task for task in tasks if task in demo["second_synthesizer_tasks"]]
+    if config["demo"]["festival"]["voices"] and corpora_with_reader("demo") and second:
+        groups["festival"] = {task: instance_name(task, "festival") for task in second}
+    return groups if tasks else {}
 
 
 HEADLINE = "demo" in EVALUATION["benchmarks"] and not EVALUATION["benchmarks"]["demo"]["path"] and bool(headline_instances())

@@ -20,6 +20,7 @@ rule build_demo_benchmark:
         per_speaker=config["evaluation"]["demo_benchmark"]["clips_per_speaker"],
         room=config_helpers.room_ranges(config),
         seed_settings=config_helpers.true_seed_settings(config),
+        second_synthesizer_tasks=config["evaluation"]["demo_benchmark"]["second_synthesizer_tasks"],
     log:
         "logs/build_demo_benchmark/build_demo_benchmark.log",
     benchmark:

@@ -105,9 +105,10 @@ def test_a_second_synthesizers_voices_get_instances_of_their_own(benchmark, tmp_
     _, _, rows = benchmark
     manifest = tmp_path / "m.parquet"
     pl.DataFrame([r | {"synthesizer": "festival" if r["speaker"] == "en-gb-scotland+m3" else "espeak-ng"} for r in rows.values()]).write_parquet(manifest)
-    summary = build_demo_benchmark([str(manifest)], str(tmp_path / "b"), ["gender", "noise"], seed=3, room=ROOM, per_speaker=2)
+    summary = build_demo_benchmark([str(manifest)], str(tmp_path / "b"), ["gender", "pitch", "noise"], seed=3, room=ROOM, per_speaker=2,
+                                   second_synthesizer_tasks=["gender", "noise"])
     assert summary.select("instance", "synthesizer", "items").rows() == [
-        ("SpeakerGenderRecognition_Demo", "espeak-ng", 2), ("NoiseDetection_Demo", "espeak-ng", 2),
+        ("SpeakerGenderRecognition_Demo", "espeak-ng", 2), ("PitchClassification_Demo", "espeak-ng", 2), ("NoiseDetection_Demo", "espeak-ng", 2),
         ("SpeakerGenderRecognition_DemoFestival", "festival", 2), ("NoiseDetection_DemoFestival", "festival", 2)]
     items = load_benchmark(tmp_path / "b", ["SpeakerGenderRecognition_DemoFestival"])
     assert {i.audios[0]["path"] for i in items} == {f"en-gb-scotland+m3-{n}.wav" for n in range(3)} & {i.audios[0]["path"] for i in items}

@@ -251,12 +251,14 @@ def synthesizer_groups(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
 
 
 def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], seed: int, room: RoomRanges | dict,
-                         per_speaker: int | None = None, seed_settings: dict | None = None) -> pl.DataFrame:
+                         per_speaker: int | None = None, seed_settings: dict | None = None,
+                         second_synthesizer_tasks: list[str] | None = None) -> pl.DataFrame:
     """Write one instance folder per task plus instances.json; returns a summary (instance, task, items).
 
     `room`: the shoebox ranges of reverberant clips (RoomRanges, or the config's `augment.room` mapping);
     `per_speaker`: test clips drawn per speaker (None = all); `seed_settings` ({attributes, style, bins: {snr,
-    c50}}): write each item's true seed transcript (`seed`, `seed2`) for the `seed_llm` system.
+    c50}}): write each item's true seed transcript (`seed`, `seed2`) for the `seed_llm` system;
+    `second_synthesizer_tasks`: the tasks asked about other synthesizers' test voices (None = every task).
     """
     room = parse_room(room) if isinstance(room, dict) else room
     unknown = [t for t in tasks if t not in DEMO_TASKS]
@@ -270,7 +272,8 @@ def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], s
     summary = []
     for synthesizer, clips in synthesizer_groups(table):
         builder = Builder(clips, seed, room, seed_settings)
-        for task in tqdm(tasks, desc=f"demo benchmark ({synthesizer})", unit="task"):
+        asked = tasks if synthesizer == PRIMARY_SYNTHESIZER or second_synthesizer_tasks is None else [t for t in tasks if t in second_synthesizer_tasks]
+        for task in tqdm(asked, desc=f"demo benchmark ({synthesizer})", unit="task"):
             spec = DEMO_TASKS[task]
             name = instance_name(task, synthesizer)
             records = builder.build(task)
