@@ -81,9 +81,19 @@ def add_seeds(table, attributes: list[str], style: str = "paper"):
 def parse_seed(seed: str) -> dict[str, str]:
     """attribute -> value word a seed transcript states (format_seed's inverse for the attributes; measurements
     in parentheses are dropped): `... (Gender: Female, Noise level: Clean (SNR 43 dB), ...)` -> gender Female, snr Clean."""
-    stated = {}
+    stated, group = {}, attribute_group(seed)
     for attribute, name in DISPLAY_NAMES.items():
-        match = re.search(rf"(?:\(|, ){re.escape(name)}: ([^,()]+?)(?: \([^()]*\))?(?=, |\)$)", seed.strip())
+        match = re.search(rf"(?:^\(|, ){re.escape(name)}: ([^,()]+?)(?: \([^()]*\))?(?=, |\)$)", group)
         if match:
             stated[attribute] = match.group(1).strip()
     return stated
+
+
+def attribute_group(seed: str) -> str:
+    """The seed's closing `( ... )` group of attributes (parentheses nest: measurements sit inside it)."""
+    text, depth = seed.rstrip(), 0
+    for index in range(len(text) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[index:] if text.endswith(")") else ""
+    return ""

@@ -327,7 +327,7 @@ def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_pat
 
 # --- the prompt pool ---------------------------------------------------------------------------------------------
 
-POOL = ["What can you hear from the audio?", "Describe the audio.", "Describe everything you hear in this clip."]
+POOL = ["What can you hear from the audio?", "Describe the voice.", "Describe everything you hear in this clip."]
 
 
 def test_a_prompt_pool_asks_each_item_one_prompt_fixed_by_its_key(tokenizer_dir, tmp_path):
@@ -351,7 +351,8 @@ def test_a_prompt_pool_asks_each_item_one_prompt_fixed_by_its_key(tokenizer_dir,
 
 
 @pytest.mark.parametrize("prompt", ["What is the gender of the speaker?", "Is the speaker talking fast?", "Describe the pitch.",
-                                    "How high is the speaker's voice?"])
+                                    "How high is the speaker's voice?", "Describe the tone.", "Is the voice deep?", "Is she happy?",
+                                    "Is the recording clean?"])
 def test_a_pool_naming_what_the_benchmarks_ask_is_refused(prompt):
     with pytest.raises(ValueError, match="generic prompts only"):
         prompt_pool(caption_settings(prompts=[*POOL, prompt]))

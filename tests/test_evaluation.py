@@ -163,7 +163,7 @@ def test_unanswered_items_stay_in_the_denominator_and_dimensions_average_instanc
     table = dimension_table(summary, "exclusive", list(DIMENSIONS)).row(0, named=True)
     assert table["PAR"] == 75.0 and table["DEG"] == 0.0 and table["ALL"] == 50.0 and table["CON"] is None
     # intervals of the pooled items: PAR is 2 right of 3, ALL 2 of 4
-    assert (table["PAR_lo"], table["PAR_hi"]) == pytest.approx(wilson(2, 3)) and table["n"] == 4
+    assert (table["PAR_lo"], table["PAR_hi"]) == pytest.approx(wilson(2, 3)) and (table["PAR_n"], table["ALL_n"], table["CON_n"]) == (3, 4, 0)
     assert (table["ALL_lo"], table["ALL_hi"]) == pytest.approx(wilson(2, 4)) and table["CON_lo"] is None
 
 
@@ -454,3 +454,10 @@ def test_demo_open_questions_are_air_bench_chat_answered_and_judged(tmp_path, pr
     assert summary["model_score"] == 7.0  # 6 with the reference first, 8 with the model first
     with pytest.raises(ValueError, match="judge"):
         score_chat_answers(str(tmp_path / "answers.parquet"), str(tmp_path / "s.parquet"), str(tmp_path / "s.csv"), {"kind": "none"}, str(tmp_path / "c.sqlite"), "d")
+
+
+def test_second_synthesizer_instances_stay_out_of_the_dimension_scores():
+    from destaflow.evaluation.tables import first_synthesizer
+
+    summary = pl.DataFrame({"instance": ["SpeakerGenderRecognition_Demo", "SpeakerGenderRecognition_DemoFestival", "SpeakerVerification_VCTK"]})
+    assert first_synthesizer(summary)["instance"].to_list() == ["SpeakerGenderRecognition_Demo", "SpeakerVerification_VCTK"]

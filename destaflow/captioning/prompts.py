@@ -10,13 +10,30 @@ import re
 from functools import cache
 from typing import Any
 
-# Words that ask about (or answer) what the demo benchmark and Dynamic-SUPERB's paralinguistic tasks ask.
+# Words that ask about (or answer) what the demo benchmark and Dynamic-SUPERB's paralinguistic tasks ask, besides
+# the caption-coverage vocabulary and the benchmarks' own options (asked_words() adds those).
 ASKED_WORDS = frozenset({
-    "gender", "male", "female", "man", "woman", "sex", "age", "old", "young", "accent", "accents", "emotion",
-    "emotional", "emotions", "pitch", "high", "low", "speed", "rate", "fast", "slow", "quickly", "slowly",
-    "pace", "noise", "noisy", "clean", "snr", "reverberation", "reverberant", "echo", "room", "loud", "quiet",
-    "volume", "same", "identity", "language", "intent", "sarcasm", "dialect",
+    "gender", "sex", "age", "old", "young", "child", "accent", "accents", "dialect", "emotion", "emotional", "emotions",
+    "mood", "feeling", "happy", "sad", "angry", "neutral", "loudness", "noise", "noisy", "snr", "reverberation", "echo",
+    "room", "same", "identity", "language", "intent", "sarcasm", "he", "she", "tone", "tempo",
 })
+GENERIC_WORDS = frozenset({"voice", "voiced", "speaker", "speech", "audio", "recording", "sound", "clip"})
+"""Nouns a generic prompt may use ("Describe the voice."), though the coverage matcher's phrases contain them."""
+
+
+@cache
+def asked_words() -> frozenset[str]:
+    """ASKED_WORDS, every word the caption-coverage matcher reads as an attribute or its value, and the options and
+    labels of the built-in benchmark and instruction tasks."""
+    from destaflow import coverage
+    from destaflow.instructions import TASKS
+
+    vocabulary = set(ASKED_WORDS)
+    for table in (coverage.STANDALONE, coverage.QUALIFIERS):
+        vocabulary |= {w for values in table.values() for phrases in values.values() for p in phrases for w in words(p)}
+    vocabulary |= {w for cues in coverage.CUES.values() for c in cues for w in words(c)}
+    vocabulary |= {w for task in TASKS.values() for option in task.options or () for w in words(option)}
+    return frozenset(vocabulary - GENERIC_WORDS)
 
 
 def words(text: str) -> list[str]:
@@ -36,7 +53,7 @@ def benchmark_instructions() -> frozenset[str]:
 def check_generic(prompt: str) -> None:
     if " ".join(words(prompt)) in benchmark_instructions():
         raise ValueError(f"captioning prompt {prompt!r} is a benchmark instruction; the pool must hold generic prompts only")
-    named = sorted(set(words(prompt)) & ASKED_WORDS)
+    named = sorted(set(words(prompt)) & asked_words())
     if named:
         raise ValueError(f"captioning prompt {prompt!r} names what the benchmarks ask about ({', '.join(named)}); "
                          "the pool must hold generic prompts only")

@@ -185,7 +185,9 @@ def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio:
         if not any(item.seeds for item in items):
             raise ValueError("seed_llm answers from each input's true seed transcript, which only the benchmarks this "
                              "workflow builds carry (the demo benchmark); leave it out of evaluation.systems for others")
-        transcripts = [item.seeds for item in items]
+        # one seed per model input: the two seeds of a concatenated pair describe its one audio together
+        transcripts = [item.seeds if not item.seeds or len(input_keys(item, two_audio)) == len(item.seeds) else [" ".join(item.seeds)]
+                       for item in items]
         errors = [None if item.seeds else "no true seed transcript for this item" for item in items]
     else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
         transcripts, errors = [[] for _ in items], [None] * len(items)

@@ -76,12 +76,11 @@ def option_scores(model: SpeechLM, probe: Probe, transcriptions: Sequence[str], 
     embeds = model.splice(batch, audio_embeds.repeat_interleave(len(values), dim=0))
     hidden = model.decode(embeds, batch["attention_mask"].to(embeds.device))
     labels = batch["labels"].to(embeds.device)
-    head = model.llm.get_output_embeddings()
     scores = []
     for row, (_, value) in enumerate(rows):
         predicting = (labels[row, 1:] != IGNORE).nonzero().squeeze(1)  # hidden[p] predicts labels[p + 1]
         option = predicting[-1 - counts[value] : -1]  # the option's tokens, before the end-of-turn token
-        log_probs = head(hidden[row, option]).float().log_softmax(-1)
+        log_probs = model.logits(hidden[row, option]).log_softmax(-1)
         scores.append(log_probs.gather(1, labels[row, option + 1].unsqueeze(1)).sum())
     return torch.stack(scores).view(len(transcriptions), len(values))
 

@@ -37,7 +37,7 @@ def correct_count(accuracy: float | None, n: int) -> int:
 
 def with_interval(table: pl.DataFrame, metric: str, n: str = "n") -> pl.DataFrame:
     """`metric`_lo / `metric`_hi: the Wilson interval of each row's accuracy over its n items."""
-    bounds = [wilson(correct_count(a, k), k) for a, k in zip(table[metric], table[n])]
+    bounds = [(None, None) if a is None else wilson(correct_count(a, k), k) for a, k in zip(table[metric], table[n])]
     return table.with_columns(pl.Series(f"{metric}_lo", [b[0] for b in bounds], dtype=pl.Float64),
                               pl.Series(f"{metric}_hi", [b[1] for b in bounds], dtype=pl.Float64))
 
@@ -99,7 +99,7 @@ def pooled(group: pl.DataFrame, metric: str) -> dict:
 
 def dimension_table(summary: pl.DataFrame, metric: str, dimensions: list[str]) -> pl.DataFrame:
     """One row per system: each dimension's mean instance accuracy and ALL (mean over instances), like Table I,
-    each with the 95 % interval of its pooled items (`<column>_lo`, `<column>_hi`) and ALL's item count."""
+    each with the 95 % interval of its pooled items (`<column>_lo`, `<column>_hi`) and their count (`<column>_n`)."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     rows = []
@@ -107,9 +107,8 @@ def dimension_table(summary: pl.DataFrame, metric: str, dimensions: list[str]) -
         row = {"system": system}
         for column, part in [*((d, group.filter(pl.col("dimension") == d)) for d in dimensions), ("ALL", group)]:
             stats = pooled(part, metric)
-            row |= {column: stats["accuracy"], f"{column}_lo": stats["lo"], f"{column}_hi": stats["hi"]}
-        row["n"] = pooled(group, metric)["n"]
+            row |= {column: stats["accuracy"], f"{column}_lo": stats["lo"], f"{column}_hi": stats["hi"], f"{column}_n": stats["n"]}
         row["instances"] = group.height
         rows.append(row)
-    columns = [c for d in [*dimensions, "ALL"] for c in (d, f"{d}_lo", f"{d}_hi")]
-    return pl.DataFrame(rows, schema={"system": pl.String, **{c: pl.Float64 for c in columns}, "n": pl.Int64, "instances": pl.Int64})
+    columns = {c: dtype for d in [*dimensions, "ALL"] for c, dtype in ((d, pl.Float64), (f"{d}_lo", pl.Float64), (f"{d}_hi", pl.Float64), (f"{d}_n", pl.Int64))}
+    return pl.DataFrame(rows, schema={"system": pl.String, **columns, "instances": pl.Int64})

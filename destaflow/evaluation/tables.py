@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from destaflow.atomic import atomic_path
+from destaflow.evaluation.demo_benchmark import is_second_synthesizer_instance
 from destaflow.evaluation.dynamic_superb_instances import DIMENSIONS
 from destaflow.evaluation.paper_tables import TABLE_I, TABLE_III, TABLE_IV
 from destaflow.evaluation.scoring import dimension_table, pooled, with_interval
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 def read_summaries(paths: list[str]) -> pl.DataFrame:
     return pl.concat([pl.read_csv(p, schema_overrides={"judge": pl.Float64, "revision": pl.String, "judge_model": pl.String,
                                                        "judge_prompt": pl.String, "judge_unparsed": pl.Int64}) for p in paths], how="vertical_relaxed")
+
+
+def first_synthesizer(summary: pl.DataFrame) -> pl.DataFrame:
+    """Without the second synthesizer's instances, which repeat tasks (the instance and headline tables show them)."""
+    return summary.filter(~pl.col("instance").map_elements(is_second_synthesizer_instance, return_dtype=pl.Boolean))
 
 
 def paper_rows(tables: dict[str, dict]) -> pl.DataFrame:
@@ -72,7 +78,7 @@ def evaluation_tables(summary_paths: list[str], metric: str, dimensions_path: st
     summary = read_summaries(summary_paths)
     if metric == "judge" and summary["judge"].drop_nulls().is_empty():
         raise ValueError("report metric 'judge' needs a judge (evaluation.judge.kind); the scores have no verdicts")
-    ours = dimension_table(summary, metric, list(DIMENSIONS))
+    ours = dimension_table(first_synthesizer(summary), metric, list(DIMENSIONS))
     table = with_paper_rows(ours, metric)
     with atomic_path(dimensions_path) as tmp:
         table.write_csv(tmp, float_precision=2)
@@ -86,7 +92,7 @@ def evaluation_tables(summary_paths: list[str], metric: str, dimensions_path: st
 
 def ablation_table(summary_paths: list[str], metric: str, out_path: str) -> pl.DataFrame:
     """Table III: our caption-trained adapter and its target ablations, then the paper's rows."""
-    ours = dimension_table(read_summaries(summary_paths), metric, list(DIMENSIONS))
+    ours = dimension_table(first_synthesizer(read_summaries(summary_paths)), metric, list(DIMENSIONS))
     table = with_paper_rows(ours, metric, {"Table III": TABLE_III})
     with atomic_path(out_path) as tmp:
         table.write_csv(tmp, float_precision=2)

@@ -230,11 +230,13 @@ class SpeechLM(nn.Module):
         num_tokens = int(predicting.sum())
         if num_tokens == 0:  # every target cut away by the token cap: a zero loss that still has a graph
             return hidden.sum() * 0.0, 0
-        logits = self.llm.get_output_embeddings()(hidden[:, :-1][predicting]).float()
+        return F.cross_entropy(self.logits(hidden[:, :-1][predicting]), next_labels[predicting]), num_tokens
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """float32 next-token logits of last hidden states (the LLM's head, with its final soft-capping if any)."""
+        logits = self.llm.get_output_embeddings()(hidden).float()
         softcap = getattr(self.llm.config, "final_logit_softcapping", None)
-        if softcap:
-            logits = softcap * torch.tanh(logits / softcap)
-        return F.cross_entropy(logits, next_labels[predicting]), num_tokens
+        return softcap * torch.tanh(logits / softcap) if softcap else logits
 
     def shared_prefix_length(self, batch: dict) -> int:
         """Tokens every row shares before its first audio slot, when the LLM is frozen; else 0.

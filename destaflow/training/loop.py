@@ -293,7 +293,9 @@ class RunLogs:
         keep_epoch = lambda row: int(row["epoch"]) <= epochs_done  # noqa: E731
         self.steps = self._reopen_csv(out / "log.csv", STEP_COLUMNS, keep_step)
         self.valid = self._reopen_csv(out / "valid.csv", VALID_COLUMNS, keep_epoch)
-        self.probe = self._reopen_csv(out / "probe.csv", PROBE_LOG_COLUMNS, keep_epoch)
+        # the untrained connector's rows (epoch 0) are written again by a run that starts over from step 0
+        keep_probe = lambda row: keep_epoch(row) and (step > 0 or int(row["epoch"]) > 0)  # noqa: E731
+        self.probe = self._reopen_csv(out / "probe.csv", PROBE_LOG_COLUMNS, keep_probe)
         self.samples = self._reopen_jsonl(out / "samples.jsonl", keep_epoch)
         self.tensorboard = tensorboard_writer(out / "tensorboard")
 
