@@ -40,6 +40,7 @@ def plot_curves(runs: dict[str, str], out_path: str, smooth: int = 10) -> None:
             line = axis.plot(rows["epoch"], rows["accuracy"], "o-", label=f"{attribute} (n {rows['n'][-1]})")[0]
             axis.fill_between(rows["epoch"], rows["accuracy_lo"], rows["accuracy_hi"], color=line.get_color(), alpha=0.12)
             axis.axhline(rows["majority"][-1], color=line.get_color(), linestyle=":", linewidth=1)
+        axis.set_xticks(sorted(probe["epoch"].unique().to_list()))
         axis.set(title=f"{stage}: likelihood probe (dotted: majority answer)", xlabel="epoch (0 = untrained connector)",
                  ylabel="right option most likely (%)", ylim=(0, 100))
         axis.legend(fontsize="small")
