@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from destaflow.evaluation.probe import PROBES, likelihood_probe, option_scores, probe_labels, summarise
+from destaflow.evaluation.probe import PROBES, Probe, likelihood_probe, option_scores, probe_labels, summarise
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.seed import format_seed, parse_seed
 
@@ -36,11 +36,14 @@ def model(prepared_models) -> SpeechLM:
     return SpeechLM.from_pretrained(prepared_models["whisper"], prepared_models["llm"], num_queries=4).eval()
 
 
-def test_option_scores_are_the_llms_log_likelihoods(model):
-    probe = PROBES["speaking_speed"]
+MULTI_TOKEN = Probe("How fast does the speaker talk?", "The speaker talks", {"slow": " at a slow pace", "fast": " very fast"}, {})
+
+
+@pytest.mark.parametrize("probe", [PROBES["speaking_speed"], MULTI_TOKEN], ids=["one token per option", "several tokens"])
+def test_option_scores_are_the_llms_log_likelihoods(model, probe):
     embeds = torch.randn(2, 4, model.llm.config.hidden_size) * 0.02
     scores = option_scores(model, probe, ["the bus was full", "hello"], embeds)
-    assert scores.shape == (2, 3)
+    assert scores.shape == (2, len(probe.options))
     for clip, transcript in enumerate(["the bus was full", "hello"]):
         for k, continuation in enumerate(probe.options.values()):
             batch = model.build_inputs([transcript], [probe.question], [probe.answer_start + continuation])

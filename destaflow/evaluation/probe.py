@@ -53,23 +53,36 @@ def probe_labels(seed: str) -> dict[str, str]:
     return labels
 
 
-def option_token_counts(model: SpeechLM, probe: Probe) -> dict[str, int]:
-    """Tokens of each option after the answer start; refused when the tokenizer merges across the boundary."""
+def option_tokens(model: SpeechLM, probe: Probe) -> dict[str, list[int]]:
+    """The token ids of each option after the answer start; refused when the tokenizer merges across the boundary."""
     start = model.tokenizer(probe.answer_start, add_special_tokens=False).input_ids
-    counts = {}
+    tokens = {}
     for value, continuation in probe.options.items():
         whole = model.tokenizer(probe.answer_start + continuation, add_special_tokens=False).input_ids
         if whole[: len(start)] != start or len(whole) == len(start):
             raise ValueError(f"the tokenizer merges {continuation!r} into {probe.answer_start!r}; choose another answer start")
-        counts[value] = len(whole) - len(start)
-    return counts
+        tokens[value] = whole[len(start) :]
+    return tokens
 
 
 @torch.no_grad()
 def option_scores(model: SpeechLM, probe: Probe, transcriptions: Sequence[str], audio_embeds: torch.Tensor, system: str | None = None) -> torch.Tensor:
-    """(clips, options) summed log-likelihood of each option's tokens, in PROBES order of options."""
+    """(clips, options) summed log-likelihood of each option's tokens, in PROBES order of options.
+
+    Options of one token each (the usual case) are read from one next-token distribution per clip; longer ones
+    need a pass per option."""
     values = list(probe.options)
-    counts = option_token_counts(model, probe)
+    tokens = option_tokens(model, probe)
+    if all(len(ids) == 1 for ids in tokens.values()):
+        batch = model.build_inputs(list(transcriptions), [probe.question] * len(transcriptions), [probe.answer_start] * len(transcriptions), system=system)
+        embeds = model.splice(batch, audio_embeds)
+        hidden = model.decode(embeds, batch["attention_mask"].to(embeds.device))
+        labels = batch["labels"].to(embeds.device)
+        # the last labelled token is the end of turn: the hidden state before it predicts what follows the answer start
+        last = torch.stack([(labels[row, 1:] != IGNORE).nonzero().max() for row in range(len(transcriptions))])
+        log_probs = model.logits(hidden[torch.arange(len(transcriptions)), last]).log_softmax(-1)
+        return log_probs[:, [tokens[v][0] for v in values]]
+    counts = {value: len(ids) for value, ids in tokens.items()}
     rows = [(clip, value) for clip in range(len(transcriptions)) for value in values]
     batch = model.build_inputs([transcriptions[c] for c, _ in rows], [probe.question] * len(rows),
                                [probe.answer_start + probe.options[v] for _, v in rows], system=system)
