@@ -11,7 +11,8 @@ def fake_training(calls):
         out = argv[argv.index("--out") + 1]
         calls.append(sorted(p.name for p in Path(out).iterdir()))
         (Path(out) / "adapter").mkdir(exist_ok=True)
-        (Path(out) / "log.csv").write_text("step\\n1\\n")
+        for name in launch.RUN_FILES:  # every log the loop writes, the likelihood probe's included
+            (Path(out) / name).write_text("step\\n1\\n")
     return run
 
 
@@ -26,10 +27,22 @@ def test_stale_run_is_discarded_and_a_finished_one_removed(tmp_path, monkeypatch
     (run / "checkpoint").mkdir()  # left by a killed run of the same inputs: kept for resuming
     (run / "inputs.json").write_text(json.dumps({"settings": {"lr": 1}, "train": launch.file_digest(str(train)), "valid": launch.file_digest(str(valid))}, sort_keys=True))
     launch.train_stage({"lr": 1}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
-    assert "checkpoint" in calls[-1] and not run.exists() and (tmp_path / "out" / "log.csv").exists()
+    assert "checkpoint" in calls[-1] and not run.exists()
+    assert all((tmp_path / "out" / name).exists() for name in ("log.csv", "valid.csv", "probe.csv", "samples.jsonl", "summary.json"))
 
     run.mkdir()
     (run / "checkpoint").mkdir()  # a killed run of other settings: not resumed
     (run / "inputs.json").write_text("{}")
     launch.train_stage({"lr": 2}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
     assert "checkpoint" not in calls[-1]
+
+
+def test_the_training_processes_write_into_the_jobs_log(tmp_path, monkeypatch):
+    import sys
+
+    log = open(tmp_path / "job.log", "w")
+    monkeypatch.setattr(sys, "stderr", log)
+    monkeypatch.setattr(launch, "launch_command", lambda n, argv: [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)"])
+    launch.run_training([], num_processes=1)
+    log.close()
+    assert (tmp_path / "job.log").read_text().split() == ["out", "err"]

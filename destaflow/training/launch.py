@@ -39,11 +39,22 @@ def device_processes() -> int:
 
 
 def run_training(argv: list[str], num_processes: int | None = None) -> None:
-    """Run the training processes to the end; raise if any failed."""
-    subprocess.run(launch_command(num_processes or device_processes(), argv), check=True)
+    """Run the training processes to the end; raise if any failed. Their output joins this process's stderr
+    (the job's log file under Snakemake, destaflow.logs)."""
+    subprocess.run(launch_command(num_processes or device_processes(), argv), check=True, stdout=own_stderr(), stderr=own_stderr())
 
 
-RUN_FILES = ("log.csv", "valid.csv", "samples.jsonl", "summary.json")
+def own_stderr():
+    """sys.stderr when it is a real file (a child process can write to it), else None (inherit fd 2)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    sys.stderr.flush()
+    return sys.stderr
+
+
+RUN_FILES = ("log.csv", "valid.csv", "probe.csv", "samples.jsonl", "summary.json")
 
 
 def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, valid: str, cache_dirs: list[str] | str | None, run_dir: str, out_dir: str, num_processes: int | None = None) -> None:
