@@ -42,11 +42,11 @@ def words(text: str) -> list[str]:
 
 @cache
 def benchmark_instructions() -> frozenset[str]:
-    """Every question the built-in benchmarks and instruction sets ask, normalised to their words."""
-    from destaflow.evaluation.demo_benchmark import DEMO_TASKS
+    """Every question the instruction tasks ask (the demo benchmark asks them too; its other tasks' questions name
+    words in ASKED_WORDS), normalised to their words."""
     from destaflow.instructions import TASKS
 
-    questions = [q for task in TASKS.values() for q in task.questions] + [q for task in DEMO_TASKS.values() for q in task.questions]
+    questions = [q for task in TASKS.values() for q in task.questions]
     return frozenset(" ".join(words(q)) for q in questions)
 
 
