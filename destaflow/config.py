@@ -103,7 +103,7 @@ def room_ranges(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def true_seed_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """How the demo benchmark writes each item's true seed transcript: the seed stage's attributes and style,
+    """How the seed_llm system writes each benchmark item's true seed transcript: the seed stage's attributes and style,
     and the attribute stage's SNR and C50 bins."""
     bins = config["attributes"]["bins"]
     return {"attributes": config["seed"]["attributes"], "style": config["seed"]["style"], "bins": {"snr": bins["snr"], "c50": bins["c50"]}}

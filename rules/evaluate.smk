@@ -19,7 +19,6 @@ rule build_demo_benchmark:
         seed=config["evaluation"]["demo_benchmark"]["seed"],
         per_speaker=config["evaluation"]["demo_benchmark"]["clips_per_speaker"],
         room=config_helpers.room_ranges(config),
-        seed_settings=config_helpers.true_seed_settings(config),
         second_synthesizer_tasks=config["evaluation"]["demo_benchmark"]["second_synthesizer_tasks"],
     log:
         "logs/build_demo_benchmark/build_demo_benchmark.log",
@@ -59,6 +58,8 @@ rule answer_benchmark:
         kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
         settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+        # only seed_llm's answers depend on how seeds are written
+        seed_settings=lambda wildcards: config_helpers.true_seed_settings(config) if SYSTEM_KINDS[wildcards.system] == "seed_llm" else None,
     log:
         "logs/answer_benchmark/{benchmark}-{system}.log",
     benchmark:

@@ -17,4 +17,5 @@ answer_benchmark(
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
     seeds_path=snakemake.input.get("seeds"),
+    seed_settings=snakemake.params.seed_settings,
 )

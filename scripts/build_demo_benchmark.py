@@ -5,5 +5,5 @@ from destaflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
 build_demo_benchmark(list(snakemake.input.manifests), snakemake.output[0], snakemake.params.tasks, snakemake.params.seed, snakemake.params.room,
-                     per_speaker=snakemake.params.per_speaker, seed_settings=snakemake.params.seed_settings,
+                     per_speaker=snakemake.params.per_speaker,
                      second_synthesizer_tasks=snakemake.params.second_synthesizer_tasks)

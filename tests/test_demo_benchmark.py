@@ -8,7 +8,7 @@ import pytest
 
 from conftest import espeak_clips
 from destaflow.evaluation import rules
-from destaflow.evaluation.demo_benchmark import DEMO_TASKS, SNR_LEVELS, build_demo_benchmark
+from destaflow.evaluation.demo_benchmark import DEMO_TASKS, SNR_LEVELS, build_demo_benchmark, true_seed
 from destaflow.evaluation.dynamic_superb import load_benchmark, model_inputs
 from destaflow.seed import parse_seed
 
@@ -28,7 +28,7 @@ def benchmark(tmp_path_factory):
     manifest = root / "demo.parquet"
     pl.DataFrame(rows).write_parquet(manifest)
     out = root / "bench"
-    summary = build_demo_benchmark([str(manifest)], str(out), list(DEMO_TASKS), seed=3, room=ROOM, per_speaker=2, seed_settings=SEEDS)
+    summary = build_demo_benchmark([str(manifest)], str(out), list(DEMO_TASKS), seed=3, room=ROOM, per_speaker=2)
     return out, summary, {r["id"]: r for r in rows}
 
 
@@ -67,19 +67,20 @@ def test_labels_follow_the_corpus_and_the_degradations(benchmark):
     assert all(len(model_inputs(i, "native")) == 2 for i in pairs) and {i.label for i in pairs} == {"yes", "no"}
 
 
-def test_every_item_carries_the_true_seed_of_what_its_audio_is(benchmark):
+def test_every_item_records_what_its_audio_is_as_a_true_seed(benchmark):
     out, _, rows = benchmark
     items = load_benchmark(out)
-    assert all(item.seeds and len(item.seeds) == len(item.audios) for item in items)
+    assert all(item.truths and len(item.truths) == len(item.audios) for item in items)
     for item in items:
-        stated = parse_seed(item.seeds[0])
+        seed = true_seed(item.truths[0], SEEDS)
+        stated = parse_seed(seed)
         clip = rows[item.audios[0]["path"].removesuffix(".wav")]
         assert stated["gender"].lower() == clip["gender"] and stated["speaking_speed"].lower() == clip["speaking_speed"]
         if item.instance == "NoiseDetection_Demo":
             assert (stated["snr"] == "Very clean") == (item.label == "clean")
-            assert item.label == "clean" or "(SNR " in item.seeds[0]
+            assert item.label == "clean" or "(SNR " in seed
         elif item.instance == "NoiseSNRLevelPrediction_Demo":
-            assert f"(SNR {SNR_LEVELS[item.label]:.0f} dB)" in item.seeds[0]
+            assert f"(SNR {SNR_LEVELS[item.label]:.0f} dB)" in seed
         elif item.instance == "ReverberationDetection_Demo":
             assert ("c50" in stated) == (item.label == "reverberant")
         else:

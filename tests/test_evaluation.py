@@ -83,7 +83,7 @@ def write_instance(root, name, rows, layout):
 
     audio = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
     features = {"file": datasets.Value("string"), "audio": audio, "instruction": datasets.Value("string"), "label": datasets.Value("string")}
-    for optional in ("text", "audio2", "seed", "seed2"):
+    for optional in ("text", "audio2", "truth", "truth2"):
         if any(optional in r for r in rows):
             features[optional] = audio if optional == "audio2" else datasets.Value("string")
     table = {k: [r.get(k) for r in rows] for k in features}
@@ -407,18 +407,21 @@ def test_seed_llm_answers_from_the_true_seeds_and_refuses_a_benchmark_without_th
 
     instruction = "Is the speaker female or male? The answer could be female or male."
     rows = [{"file": "a.wav", "audio": {"bytes": wav(1.0), "path": "a.wav"}, "instruction": instruction, "label": label,
-             "seed": f"[00:00:00-00:00:01] Hello. (Gender: {label.title()}, Duration: 1s)"} for label in ("female", "male")]
+             "truth": json.dumps({"gender": label, "text": "Hello.", "duration": 1.0, "snr_db": None, "c50_db": None})} for label in ("female", "male")]
+    settings = {"attributes": ["gender", "snr"], "style": "paper", "bins": {"snr": {"edges": [10.0], "words": ["noisy", "clean"]}, "c50": {"edges": [20.0], "words": ["reverberant", "dry"]}}}
     for root in ("built", "hub"):
         (tmp_path / root).mkdir()
         (tmp_path / root / "instances.json").write_text(json.dumps([{"name": "SpeakerGenderRecognition_Demo", "dimension": "PAR"}]))
     write_instance(tmp_path / "built", "SpeakerGenderRecognition_Demo", rows, "save_to_disk")
     items = load_benchmark(tmp_path / "built", ["SpeakerGenderRecognition_Demo"])
-    table = cascade_answers("seed_llm", str(prepared_models["llm"]), items, "native", batch_size=2, max_new_tokens=8)
-    assert table["transcript"].to_list() == [r["seed"] for r in rows] and table["error"].null_count() == 2
+    table = cascade_answers("seed_llm", str(prepared_models["llm"]), items, "native", batch_size=2, max_new_tokens=8, seed_settings=settings)
+    expected = [f"[00:00:00-00:00:01] Hello. (Gender: {label}, Noise level: Clean, Duration: 1s)" for label in ("Female", "Male")]
+    assert table["transcript"].to_list() == expected and table["error"].null_count() == 2
     assert table["answer"].null_count() == 0
-    write_instance(tmp_path / "hub", "SpeakerGenderRecognition_Demo", [{k: v for k, v in r.items() if k != "seed"} for r in rows], "save_to_disk")
-    with pytest.raises(ValueError, match="true seed transcript"):
-        cascade_answers("seed_llm", str(prepared_models["llm"]), load_benchmark(tmp_path / "hub", ["SpeakerGenderRecognition_Demo"]), "native", batch_size=2, max_new_tokens=8)
+    write_instance(tmp_path / "hub", "SpeakerGenderRecognition_Demo", [{k: v for k, v in r.items() if k != "truth"} for r in rows], "save_to_disk")
+    with pytest.raises(ValueError, match="only the benchmarks this workflow"):
+        cascade_answers("seed_llm", str(prepared_models["llm"]), load_benchmark(tmp_path / "hub", ["SpeakerGenderRecognition_Demo"]), "native", batch_size=2,
+                        max_new_tokens=8, seed_settings=settings)
 
 
 def test_demo_open_questions_are_air_bench_chat_answered_and_judged(tmp_path, prepared_models):

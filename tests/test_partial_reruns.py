@@ -48,14 +48,15 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
     config["seed"] = {"style": "quoted"}
     write_config(workdir / "tiny.yaml", config)
     training = {"build_trainset": 1, "train_adapter": 1, "finetune_adapter": 1, "training_report": 1, "performance_report": 1}
-    # the speech LMs (trained on captions) and the specialized-models cascade (reads seeds) are rescored
-    scores = {"answer_benchmark": 3, "score_benchmark": 3, "evaluation_report": 1, "answer_ifeval": 3, "build_ifeval_demo": 1, "ifeval_report": 1, "build_chat_demo": 1}
+    # the speech LMs (trained on captions), the specialized-models cascade (reads seeds) and seed_llm (writes the
+    # benchmark's true labels as seeds) are rescored; the benchmark itself is not rebuilt
+    scores = {"answer_benchmark": 4, "score_benchmark": 4, "evaluation_report": 1, "headline_report": 1, "answer_ifeval": 3, "build_ifeval_demo": 1, "ifeval_report": 1, "build_chat_demo": 1}
     assert run(workdir) == {"seed_transcripts": 3, "caption": 2, **training, **scores, "settings_report": 1, "all": 1}
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
     downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "encode_corpus": 2, "build_instruction_set": 1, **training,
-                  **scores, "build_demo_benchmark": 1, "benchmark_clips": 1, "answer_benchmark": 5, "score_benchmark": 5}
+                  **scores, "build_demo_benchmark": 1, "benchmark_clips": 1, "answer_benchmark": 6, "score_benchmark": 6}
     assert run(workdir) == {"synthesize_demo": 1, **downstream, "settings_report": 1, "all": 1}
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from destaflow.corpora.commands import require_command
 
 ESPEAK = "espeak-ng"
 
@@ -19,10 +20,7 @@ class EspeakError(RuntimeError):
 
 
 def require_espeak() -> str:
-    path = shutil.which(ESPEAK)
-    if path is None:
-        raise EspeakError("espeak-ng is not installed; on Debian/Ubuntu run: sudo apt-get install -y espeak-ng")
-    return path
+    return require_command(ESPEAK, "espeak-ng", EspeakError)
 
 
 @functools.cache

@@ -11,7 +11,6 @@ setting.
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from destaflow.corpora.commands import require_command
 
 TEXT2WAVE = "text2wave"
 
@@ -28,11 +29,7 @@ class FestivalError(RuntimeError):
 
 
 def require_festival() -> str:
-    path = shutil.which(TEXT2WAVE)
-    if path is None:
-        raise FestivalError("festival is not installed; on Debian/Ubuntu run: sudo apt-get install -y festival festvox-kallpc16k "
-                            "festvox-kdlpc16k festvox-us-slt-hts (bin/setup does)")
-    return path
+    return require_command(TEXT2WAVE, "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts", FestivalError)
 
 
 def rate_setting(voice: str, rate: float) -> str:

@@ -171,8 +171,27 @@ def seeds_of(items: Sequence[Item], two_audio: str, seeds: dict[str, str]) -> tu
     return transcripts, errors
 
 
+def true_seeds_of(items: Sequence[Item], two_audio: str, settings: dict | None) -> tuple[list[list[str] | None], list[str | None]]:
+    """Each item's true seed transcripts, one per model input: a concatenated pair's two describe its one audio."""
+    from destaflow.evaluation.demo_benchmark import true_seed
+
+    if not any(item.truths for item in items):
+        raise ValueError("seed_llm answers from what each input truly is, which only the benchmarks this workflow "
+                         "builds record (the demo benchmark); leave it out of evaluation.systems for others")
+    if settings is None:
+        raise ValueError("seed_llm needs the seed settings ({attributes, style, bins}) to write its seed transcripts")
+    transcripts: list[list[str] | None] = []
+    for item in items:
+        seeds = [true_seed(truth, settings) for truth in item.truths or []]
+        transcripts.append(seeds if not seeds or len(input_keys(item, two_audio)) == len(seeds) else [" ".join(seeds)])
+    return [t or None for t in transcripts], [None if item.truths else "no true labels for this item" for item in items]
+
+
 def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
-                    whisper_dir: str | None = None, llm_settings: dict | None = None, seeds: dict[str, str] | None = None) -> pl.DataFrame:
+                    whisper_dir: str | None = None, llm_settings: dict | None = None, seeds: dict[str, str] | None = None,
+                    seed_settings: dict | None = None) -> pl.DataFrame:
+    """`seeds` (specialist_llm): seed transcript by input key; `seed_settings` (seed_llm): how the true seed
+    transcripts are written (destaflow.evaluation.demo_benchmark.true_seed)."""
     from destaflow.captioning.backends import load_tokenizer
 
     if system not in ("asr_llm", "specialist_llm", "seed_llm", "text_llm"):
@@ -182,13 +201,7 @@ def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio:
     elif system == "specialist_llm":
         transcripts, errors = seeds_of(items, two_audio, seeds or {})
     elif system == "seed_llm":
-        if not any(item.seeds for item in items):
-            raise ValueError("seed_llm answers from each input's true seed transcript, which only the benchmarks this "
-                             "workflow builds carry (the demo benchmark); leave it out of evaluation.systems for others")
-        # one seed per model input: the two seeds of a concatenated pair describe its one audio together
-        transcripts = [item.seeds if not item.seeds or len(input_keys(item, two_audio)) == len(item.seeds) else [" ".join(item.seeds)]
-                       for item in items]
-        errors = [None if item.seeds else "no true seed transcript for this item" for item in items]
+        transcripts, errors = true_seeds_of(items, two_audio, seed_settings)
     else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
         transcripts, errors = [[] for _ in items], [None] * len(items)
     tokenizer = load_tokenizer(llm_dir)

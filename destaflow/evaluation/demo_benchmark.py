@@ -30,9 +30,9 @@ from destaflow.augmentation.noise import NoisePlan, headroom_gain, make_noise, s
 from destaflow.augmentation.reverb import RoomPlan, align_to_direct_path, apply_reverb, clarity_db, draw_room, simulate_room
 from destaflow.augmentation.settings import RoomRanges, parse_room
 from destaflow.binning import to_word
-from destaflow.evaluation.dynamic_superb import INSTANCES_FILE
+from destaflow.evaluation.dynamic_superb import INSTANCES_FILE, TRUTH_COLUMNS
 from destaflow.instructions import TASKS, options_sentence
-from destaflow.seed import format_seed
+from destaflow.seed import DISPLAY_NAMES, MEASUREMENT_SUFFIX, format_seed
 
 SNR_LEVELS = {"zero": 0.0, "five": 5.0, "ten": 10.0, "fifteen": 15.0}
 NOISE_KINDS = ("white", "pink", "babble")
@@ -72,27 +72,32 @@ def scaled(mix: np.ndarray) -> np.ndarray:
     return (mix * headroom_gain(mix)).astype(np.float32)
 
 
+def true_seed(truth: dict, settings: dict) -> str:
+    """An item's truth (Builder.truth) as a seed transcript in the seed stage's attributes and style, SNR and C50
+    in the attribute stage's words ({attributes, style, bins: {snr, c50}}); without added noise the clip is the
+    cleanest SNR word, without a room it states no reverberation."""
+    bins = settings["bins"]
+    snr_db, c50_db = truth.get("snr_db"), truth.get("c50_db")
+    exact = truth | {
+        "snr": to_word(snr_db, **bins["snr"]) if snr_db is not None else bins["snr"]["words"][-1],
+        "c50": to_word(c50_db, **bins["c50"]) if c50_db is not None else None,
+    }
+    return format_seed(exact, settings["attributes"], settings["style"])
+
+
 class Builder:
     """Records of every task from the test clips; degradations seeded per clip id."""
 
-    def __init__(self, clips: pl.DataFrame, seed: int, room: RoomRanges, seed_settings: dict | None = None) -> None:
+    def __init__(self, clips: pl.DataFrame, seed: int, room: RoomRanges) -> None:
         self.clips = clips.sort("id").to_dicts()
         self.seed, self.room = seed, room
-        self.seed_settings = seed_settings
         self._audio: dict[str, np.ndarray] = {}
 
-    def true_seed(self, row: dict, snr_db: float | None = None, c50_db: float | None = None) -> str | None:
-        """What the item's audio is, as a seed transcript of exact values: the clip's labels, clean and dry
-        unless this benchmark added noise (its SNR) or a room (its C50). The `seed_llm` system answers from it."""
-        if self.seed_settings is None:
-            return None
-        bins = self.seed_settings["bins"]
-        exact = row | {
-            "duration": len(self.audio(row)) / TARGET_RATE,
-            "snr": to_word(snr_db, **bins["snr"]) if snr_db is not None else bins["snr"]["words"][-1], "snr_db": snr_db,
-            "c50": to_word(c50_db, **bins["c50"]) if c50_db is not None else None, "c50_db": c50_db,
-        }
-        return format_seed(exact, self.seed_settings["attributes"], self.seed_settings["style"])
+    def truth(self, row: dict, snr_db: float | None = None, c50_db: float | None = None) -> str:
+        """What the item's audio is, in exact values (JSON): the clip's labels, clean and dry unless this
+        benchmark added noise (its SNR) or a room (its C50). The `seed_llm` system writes it as a seed transcript."""
+        labels = {a: row.get(a) for a in DISPLAY_NAMES if a not in MEASUREMENT_SUFFIX}
+        return json.dumps(labels | {"text": row.get("text"), "duration": len(self.audio(row)) / TARGET_RATE, "snr_db": snr_db, "c50_db": c50_db})
 
     def rng(self, *parts: Any) -> random.Random:
         return random.Random(":".join(map(str, (self.seed, *parts))))
@@ -102,15 +107,15 @@ class Builder:
             self._audio[row["id"]] = load_audio(row["audio_path"]).samples.astype(np.float64)
         return self._audio[row["id"]]
 
-    def record(self, task: str, row: dict, label: str, options: list[str], audio: np.ndarray, seed: str | None = None, **extra: Any) -> dict:
-        """One item; `seed` is the audio's true seed transcript when the audio is not the clean clip."""
+    def record(self, task: str, row: dict, label: str, options: list[str], audio: np.ndarray, truth: str | None = None, **extra: Any) -> dict:
+        """One item; `truth` is what the audio is when it is not the clean clip (Builder.truth)."""
         question = self.rng(task, row["id"]).choice(DEMO_TASKS[task].questions)
         return {
             "file": Path(row["audio_path"]).name,
             "audio": {"bytes": wav_bytes(audio), "path": f"{row['id']}.wav"},
             "instruction": f"{question} {options_sentence(options)}",
             "label": label,
-            "seed": seed or self.true_seed(row),
+            "truth": truth or self.truth(row),
             **extra,
         }
 
@@ -135,14 +140,14 @@ class Builder:
             noisy = n % 2 == 1
             snr = self.rng("noise-snr", row["id"]).uniform(0.0, 15.0)
             audio = self.noisy(row, snr, "noise") if noisy else self.audio(row)
-            seed = self.true_seed(row, snr_db=snr) if noisy else None
-            records.append(self.record("noise", row, "noisy" if noisy else "clean", ["clean", "noisy"], audio, seed))
+            truth = self.truth(row, snr_db=snr) if noisy else None
+            records.append(self.record("noise", row, "noisy" if noisy else "clean", ["clean", "noisy"], audio, truth))
         return records
 
     def snr_level(self) -> list[dict]:
         levels = list(SNR_LEVELS)
         return [
-            self.record("snr_level", row, level, levels, self.noisy(row, SNR_LEVELS[level], "snr"), self.true_seed(row, snr_db=SNR_LEVELS[level]))
+            self.record("snr_level", row, level, levels, self.noisy(row, SNR_LEVELS[level], "snr"), self.truth(row, snr_db=SNR_LEVELS[level]))
             for n, row in enumerate(self.clips)
             for level in [levels[n % len(levels)]]
         ]
@@ -151,12 +156,12 @@ class Builder:
         records = []
         for n, row in enumerate(self.clips):
             reverberant = n % 2 == 1
-            audio, seed = self.audio(row), None
+            audio, truth = self.audio(row), None
             if reverberant:
                 room: RoomPlan = draw_room(np.random.default_rng(self.rng("room", row["id"]).randrange(2**31)), self.room)
                 rir = align_to_direct_path(simulate_room(room))
-                audio, seed = apply_reverb(audio, rir), self.true_seed(row, c50_db=clarity_db(rir))
-            records.append(self.record("reverberation", row, "reverberant" if reverberant else "clean", ["clean", "reverberant"], scaled(audio), seed))
+                audio, truth = apply_reverb(audio, rir), self.truth(row, c50_db=clarity_db(rir))
+            records.append(self.record("reverberation", row, "reverberant" if reverberant else "clean", ["clean", "reverberant"], scaled(audio), truth))
         return records
 
     def speech_text_matching(self) -> list[dict]:
@@ -178,7 +183,7 @@ class Builder:
                 continue
             other = self.rng("pair", row["id"]).choice(pool)
             record = self.record("speaker_verification", row, label, ["yes", "no"], self.audio(row))
-            records.append(record | {"audio2": {"bytes": wav_bytes(self.audio(other)), "path": f"{other['id']}.wav"}, "seed2": self.true_seed(other)})
+            records.append(record | {"audio2": {"bytes": wav_bytes(self.audio(other)), "path": f"{other['id']}.wav"}, "truth2": self.truth(other)})
         return records
 
     def build(self, task: str) -> list[dict]:
@@ -198,7 +203,7 @@ def save_instance(records: list[dict], folder: Path) -> None:
     datasets.disable_progress_bars()
     columns = {"file": datasets.Value("string"), "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
                "instruction": datasets.Value("string"), "label": datasets.Value("string")}
-    for name in ("text", "seed", "seed2"):
+    for name in ("text", *TRUTH_COLUMNS):
         if any(r.get(name) is not None for r in records):
             columns[name] = datasets.Value("string")
     if any("audio2" in r for r in records):
@@ -257,13 +262,12 @@ def synthesizer_groups(table: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
 
 
 def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], seed: int, room: RoomRanges | dict,
-                         per_speaker: int | None = None, seed_settings: dict | None = None,
-                         second_synthesizer_tasks: list[str] | None = None) -> pl.DataFrame:
+                         per_speaker: int | None = None, second_synthesizer_tasks: list[str] | None = None) -> pl.DataFrame:
     """Write one instance folder per task plus instances.json; returns a summary (instance, task, items).
 
     `room`: the shoebox ranges of reverberant clips (RoomRanges, or the config's `augment.room` mapping);
-    `per_speaker`: test clips drawn per speaker (None = all); `seed_settings` ({attributes, style, bins: {snr,
-    c50}}): write each item's true seed transcript (`seed`, `seed2`) for the `seed_llm` system;
+    `per_speaker`: test clips drawn per speaker (None = all); every item records what its audio is (`truth`,
+    `truth2`: exact labels, the SNR or C50 the benchmark added), which the `seed_llm` system reads;
     `second_synthesizer_tasks`: the tasks asked about other synthesizers' test voices (None = every task).
     """
     room = parse_room(room) if isinstance(room, dict) else room
@@ -278,7 +282,7 @@ def build_demo_benchmark(manifests: list[str], out_dir: str, tasks: list[str], s
     for synthesizer, clips in synthesizer_groups(table):
         if synthesizer == PRIMARY_SYNTHESIZER:  # a second synthesizer's few voices keep every clip (demo.festival.clips_per_voice)
             clips = clips_per_speaker(clips, per_speaker, seed)
-        builder = Builder(clips, seed, room, seed_settings)
+        builder = Builder(clips, seed, room)
         asked = tasks if synthesizer == PRIMARY_SYNTHESIZER or second_synthesizer_tasks is None else [t for t in tasks if t in second_synthesizer_tasks]
         for task in tqdm(asked, desc=f"demo benchmark ({synthesizer})", unit="task"):
             spec = DEMO_TASKS[task]

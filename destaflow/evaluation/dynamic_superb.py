@@ -26,7 +26,7 @@ from destaflow.evaluation.dynamic_superb_instances import DESTA2_48, INSTANCES
 from destaflow.evaluation.rules import parse_options
 
 AUDIO_COLUMNS = ("audio", "audio2")
-SEED_COLUMNS = ("seed", "seed2")  # the demo benchmark's own columns: what each audio is, in exact labels
+TRUTH_COLUMNS = ("truth", "truth2")  # the demo benchmark's own columns: what each audio is, in exact labels (JSON)
 TWO_AUDIO_MODES = ("concat", "native")
 HALF_WINDOW_S = 15.0
 INSTANCES_FILE = "instances.json"  # a benchmark's own instance list (the demo benchmark writes one)
@@ -42,7 +42,7 @@ class Item:
     options: list[str] | None
     audios: list[dict] = field(repr=False)  # {bytes, path} per audio column, decoded on demand
     folder: Path = field(repr=False, default=Path("."))
-    seeds: list[str] | None = None  # the true seed transcript of each audio (only benchmarks this workflow builds)
+    truths: list[dict] | None = None  # what each audio is, in exact labels (only benchmarks this workflow builds)
 
     def decoded(self) -> list[np.ndarray]:
         return [decode_entry(entry, self.folder) for entry in self.audios]
@@ -145,9 +145,9 @@ def load_instance(root: str | Path, name: str, dimension: str, max_per_instance:
         if row.get("text"):
             instruction = f'{instruction}\nText: "{row["text"]}"'
         audios = [row[column] for column in AUDIO_COLUMNS if row.get(column) is not None]
-        seeds = [row.get(column) for column in SEED_COLUMNS[: len(audios)]]
+        truths = [row.get(column) for column in TRUTH_COLUMNS[: len(audios)]]
         items.append(Item(f"{name}/{index}", name, dimension, instruction, str(row["label"]), parse_options(instruction), audios, folder,
-                          seeds if all(seeds) else None))
+                          [json.loads(t) for t in truths] if all(truths) else None))
     return items
 
 

@@ -28,22 +28,25 @@ def use_threads(threads: int | None) -> None:
 
 def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
                      adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
-                     llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None) -> pl.DataFrame:
+                     llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None,
+                     seed_settings: dict | None = None) -> pl.DataFrame:
     """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none.
 
-    `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists).
+    `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists);
+    `seed_settings` (seed_llm): how its true seed transcripts are written (destaflow.config.true_seed_settings).
     """
     use_threads(threads)
     items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
     log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings["max_per_instance"], settings["seed"])
-    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path)
+    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings)
     with atomic_path(out_path) as tmp:
         table.write_parquet(tmp)
     return table
 
 
 def answer_items(items: list[Item], system: str, kind: str, settings: dict, adapter_dir: str | None, whisper_dir: str | None,
-                 llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None) -> pl.DataFrame:
+                 llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None,
+                 seed_settings: dict | None = None) -> pl.DataFrame:
     """One answer row per item (answer null and `error` set where it got none)."""
     if kind not in SYSTEMS:
         raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
@@ -52,7 +55,8 @@ def answer_items(items: list[Item], system: str, kind: str, settings: dict, adap
         table = speech_lm_answers(adapter_dir, items, **common)
     else:
         seeds = dict(pl.read_parquet(seeds_path, columns=["id", "seed"]).iter_rows()) if seeds_path else None
-        table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds, **common)
+        table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds,
+                                seed_settings=seed_settings, **common)
     table = table.with_columns(pl.lit(system).alias("system"))
     if table.height != len(items):  # every item keeps a row, answered or not
         raise RuntimeError(f"lost items: {len(items)} in, {table.height} answer rows")
