@@ -153,6 +153,7 @@ def training_runs(wildcards):
 # ---- scoring -------------------------------------------------------------------------------------------
 
 EVALUATION = config["evaluation"]
+EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
 

@@ -64,7 +64,7 @@ rule answer_benchmark:
         "logs/answer_benchmark/{benchmark}-{system}.log",
     benchmark:
         "benchmarks/answer_benchmark/{benchmark}-{system}.tsv"
-    threads: config["threads"]
+    threads: EVALUATION_THREADS
     resources:
         mem_mb=8000,
         runtime=240,
@@ -161,7 +161,7 @@ rule answer_ifeval:
         "logs/answer_ifeval/{ifeval_set}-{system}.log",
     benchmark:
         "benchmarks/answer_ifeval/{ifeval_set}-{system}.tsv"
-    threads: config["threads"]
+    threads: EVALUATION_THREADS
     resources:
         mem_mb=8000,
         runtime=240,
@@ -222,7 +222,7 @@ rule answer_chat:
         "logs/answer_chat/{chat_set}-{system}.log",
     benchmark:
         "benchmarks/answer_chat/{chat_set}-{system}.tsv"
-    threads: config["threads"]
+    threads: EVALUATION_THREADS
     resources:
         mem_mb=8000,
         runtime=240,
