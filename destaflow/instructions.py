@@ -44,6 +44,15 @@ TASKS: dict[str, Task] = {
     "reverberation": Task("reverberation", ("Does the recording sound reverberant?", "Detect whether the speech is reverberant or dry.", "Was this recorded in a reverberant room?"), _reverb, ("dry", "reverberant")),
 }
 
+# Questions only the demo benchmark asks (its other tasks ask TASKS' questions); the captioning prompt guard
+# refuses them too (destaflow.captioning.prompts), so they live here, beside TASKS, with no benchmark imports.
+BENCHMARK_QUESTIONS: dict[str, tuple[str, ...]] = {
+    "snr_level": ("What is the signal-to-noise ratio of the recording, in decibels?", "Estimate the SNR level of the speech in dB."),
+    "reverberation": ("Is the speech reverberant, or was it recorded without room echo?", "Detect whether the audio is reverberant or clean."),
+    "speech_text_matching": ("Does the speech match the text below?", "Is the given text what the speaker says?"),
+    "speaker_verification": ("Are the two utterances spoken by the same speaker?", "Do both audio clips come from the same person?"),
+}
+
 
 def options_sentence(options: list[str]) -> str:
     listed = options[0] if len(options) == 1 else f"{', '.join(options[:-1])} or {options[-1]}"

@@ -352,7 +352,7 @@ def test_a_prompt_pool_asks_each_item_one_prompt_fixed_by_its_key(tokenizer_dir,
 
 @pytest.mark.parametrize("prompt", ["What is the gender of the speaker?", "Is the speaker talking fast?", "Describe the pitch.",
                                     "How high is the speaker's voice?", "Describe the tone.", "Is the voice deep?", "Is she happy?",
-                                    "Is the recording clean?"])
+                                    "Is the recording clean?", "Does the speech match the text below?"])
 def test_a_pool_naming_what_the_benchmarks_ask_is_refused(prompt):
     with pytest.raises(ValueError, match="generic prompts only"):
         prompt_pool(caption_settings(prompts=[*POOL, prompt]))

@@ -42,11 +42,10 @@ def words(text: str) -> list[str]:
 
 @cache
 def benchmark_instructions() -> frozenset[str]:
-    """Every question the instruction tasks ask (the demo benchmark asks them too; its other tasks' questions name
-    words in ASKED_WORDS), normalised to their words."""
-    from destaflow.instructions import TASKS
+    """Every question the instruction tasks and the demo benchmark ask, normalised to their words."""
+    from destaflow.instructions import BENCHMARK_QUESTIONS, TASKS
 
-    questions = [q for task in TASKS.values() for q in task.questions]
+    questions = [q for task in TASKS.values() for q in task.questions] + [q for asked in BENCHMARK_QUESTIONS.values() for q in asked]
     return frozenset(" ".join(words(q)) for q in questions)
 
 

@@ -182,9 +182,11 @@ def true_seeds_of(items: Sequence[Item], two_audio: str, settings: dict | None) 
         raise ValueError("seed_llm needs the seed settings ({attributes, style, bins}) to write its seed transcripts")
     transcripts: list[list[str] | None] = []
     for item in items:
-        seeds = [true_seed(truth, settings) for truth in item.truths or []]
-        transcripts.append(seeds if not seeds or len(input_keys(item, two_audio)) == len(seeds) else [" ".join(seeds)])
-    return [t or None for t in transcripts], [None if item.truths else "no true labels for this item" for item in items]
+        seeds = [true_seed(truth, settings) for truth in item.truths] if item.truths else None
+        if seeds and len(input_keys(item, two_audio)) != len(seeds):
+            seeds = [" ".join(seeds)]
+        transcripts.append(seeds)
+    return transcripts, [None if item.truths else "no true labels for this item" for item in items]
 
 
 def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,

@@ -31,7 +31,7 @@ from destaflow.augmentation.reverb import RoomPlan, align_to_direct_path, apply_
 from destaflow.augmentation.settings import RoomRanges, parse_room
 from destaflow.binning import to_word
 from destaflow.evaluation.dynamic_superb import INSTANCES_FILE, TRUTH_COLUMNS
-from destaflow.instructions import TASKS, options_sentence
+from destaflow.instructions import BENCHMARK_QUESTIONS, TASKS, options_sentence
 from destaflow.seed import DISPLAY_NAMES, MEASUREMENT_SUFFIX, format_seed
 
 SNR_LEVELS = {"zero": 0.0, "five": 5.0, "ten": 10.0, "fifteen": 15.0}
@@ -55,10 +55,10 @@ DEMO_TASKS = {
     "speaking_speed": DemoTask("SpeakingSpeedClassification_Demo", "PAR", TASKS["speaking_speed"].questions),
     "pitch": DemoTask("PitchClassification_Demo", "PAR", TASKS["pitch"].questions),
     "noise": DemoTask("NoiseDetection_Demo", "DEG", TASKS["noise"].questions),
-    "snr_level": DemoTask("NoiseSNRLevelPrediction_Demo", "DEG", ("What is the signal-to-noise ratio of the recording, in decibels?", "Estimate the SNR level of the speech in dB.")),
-    "reverberation": DemoTask("ReverberationDetection_Demo", "DEG", ("Is the speech reverberant, or was it recorded without room echo?", "Detect whether the audio is reverberant or clean.")),
-    "speech_text_matching": DemoTask("SpeechTextMatching_Demo", "CON", ("Does the speech match the text below?", "Is the given text what the speaker says?")),
-    "speaker_verification": DemoTask("SpeakerVerification_Demo", "SPK", ("Are the two utterances spoken by the same speaker?", "Do both audio clips come from the same person?"), two_audio=True),
+    "snr_level": DemoTask("NoiseSNRLevelPrediction_Demo", "DEG", BENCHMARK_QUESTIONS["snr_level"]),
+    "reverberation": DemoTask("ReverberationDetection_Demo", "DEG", BENCHMARK_QUESTIONS["reverberation"]),
+    "speech_text_matching": DemoTask("SpeechTextMatching_Demo", "CON", BENCHMARK_QUESTIONS["speech_text_matching"]),
+    "speaker_verification": DemoTask("SpeakerVerification_Demo", "SPK", BENCHMARK_QUESTIONS["speaker_verification"], two_audio=True),
 }
 
 
