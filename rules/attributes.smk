@@ -27,6 +27,28 @@ rule extract_attributes:
         "../scripts/extract_attributes.py"
 
 
+rule voice_activity:
+    input:
+        manifest="results/corpora/{corpus}.parquet",
+    output:
+        table="results/voice_activity/{corpus}.parquet",
+        quarantine="results/quarantine/voice_activity/{corpus}.parquet",
+    params:
+        settings=config["attributes"]["vad"],
+    log:
+        "logs/voice_activity/{corpus}.log",
+    benchmark:
+        "benchmarks/voice_activity/{corpus}.tsv"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    conda:
+        "../envs/pyannote.yaml"
+    script:
+        "../scripts/voice_activity.py"
+
+
 rule train_snr_estimator:
     input:
         manifests=expand("results/corpora/{corpus}.parquet", corpus=snr_estimator_sources()),

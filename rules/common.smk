@@ -106,6 +106,8 @@ def extractor_model_dirs(wildcards):
     folders = {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}
     if "learned_snr" in extractors_for(wildcards.corpus):
         folders["snr_estimator"] = "results/snr_estimator"  # trained by the workflow itself
+    if "voice_activity" in extractors_for(wildcards.corpus):
+        folders["voice_activity"] = f"results/voice_activity/{wildcards.corpus}.parquet"  # rule voice_activity
     return folders
 
 

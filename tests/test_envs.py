@@ -1,13 +1,18 @@
 """Per-rule conda environments: every rule has one, they are pinned, and they hold what the rule imports."""
 
 import ast
+import functools
 import importlib.metadata
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from destaflow.isolated_env import ENVIRONMENTS, EnvironmentMissing, interpreter
 
 ROOT = Path(__file__).resolve().parent.parent
 RULE_BLOCK = re.compile(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)+)", re.MULTILINE)
@@ -73,8 +78,13 @@ def third_party_imports(path: Path, seen: set[Path] | None = None) -> set[str]:
     return found
 
 
+@functools.cache
+def installed_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # scans every installed distribution: once per session
+
+
 def distributions_of(module: str) -> set[str]:
-    return {normalise(d) for d in importlib.metadata.packages_distributions().get(module, [module])}
+    return {normalise(d) for d in installed_distributions().get(module, [module])}
 
 
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
@@ -99,6 +109,9 @@ def test_env_is_pinned_and_safe(env_file):
     packages = env_packages(env_file)
     unpinned = [name for name, version in packages.items() if not version and name not in ("pip",)]
     assert not unpinned, f"{env_file.name}: unpinned {unpinned}"
+    if env_file.stem in ENVIRONMENTS:  # an environment of its own (destaflow.isolated_env): a matched torch/torchaudio pair
+        assert packages.get("torchaudio", "").rsplit(".", 1)[0] == packages["torch"].rsplit(".", 1)[0]
+        return
     assert "torchaudio" not in packages, "torchaudio breaks transformers beside torch 2.13"
     if "torch" in packages:
         assert packages["torch"] == "2.13.0"
@@ -114,3 +127,21 @@ def test_each_rule_env_holds_what_its_script_imports():
             if not distributions_of(module) & available:
                 problems.append(f"rule {name}: {module} ({', '.join(distributions_of(module))}) not in {directives['conda'].name}")
     assert not problems, "\n".join(problems)
+
+
+def test_main_environment_imports_transformers_and_peft_and_has_no_torchaudio():
+    probe = "import importlib.util, peft, transformers, torch; assert importlib.util.find_spec('torchaudio') is None; print(torch.__version__)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("2.13.0")
+
+
+@pytest.mark.parametrize("name", sorted(ENVIRONMENTS))
+def test_own_environment_imports_its_package_and_the_library(name):
+    try:
+        python = interpreter(name)
+    except EnvironmentMissing as error:
+        pytest.skip(str(error))
+    probe = f"import warnings; warnings.simplefilter('ignore'); import {ENVIRONMENTS[name]}, destaflow.audio, polars"
+    result = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]

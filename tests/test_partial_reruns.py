@@ -13,7 +13,7 @@ def finished_run(tmp_path_factory, prepared_models):
     config = tiny_demo_config(prepared_models)
     write_config(workdir / "tiny.yaml", config)
     first = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
-    stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "extract_attributes", "seed_transcripts", "caption", "encode_corpus",
+    stages = {"prepare_model", "synthesize_demo", "augment", "train_snr_estimator", "voice_activity", "extract_attributes", "seed_transcripts", "caption", "encode_corpus",
               "build_trainset", "train_adapter", "build_instruction_set", "finetune_adapter", "training_report", "performance_report", "settings_report",
               "build_demo_benchmark", "benchmark_clips", "answer_benchmark", "score_benchmark", "evaluation_report",
               "build_ifeval_demo", "answer_ifeval", "ifeval_report", "build_chat_demo"}
@@ -55,7 +55,7 @@ def test_changed_parameter_reruns_its_stage_and_downstream_only(finished_run):
 
     config["demo"]["clips_per_voice"] = 3
     write_config(workdir / "tiny.yaml", config)
-    downstream = {"augment": 1, "train_snr_estimator": 1, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "encode_corpus": 2, "build_instruction_set": 1, **training,
+    downstream = {"augment": 1, "train_snr_estimator": 1, "voice_activity": 2, "extract_attributes": 3, "seed_transcripts": 3, "caption": 2, "encode_corpus": 2, "build_instruction_set": 1, **training,
                   **scores, "build_demo_benchmark": 1, "benchmark_clips": 1, "answer_benchmark": 6, "score_benchmark": 6}
     assert run(workdir) == {"synthesize_demo": 1, **downstream, "settings_report": 1, "all": 1}
 

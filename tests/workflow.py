@@ -63,7 +63,7 @@ def tiny_demo_config(models: dict[str, Path]) -> dict:
             "test_voices": 2,
         },
         "augment": {"clips": 4},
-        "attributes": {"extractors": ["volume", "pitch", "speech_rate", "learned_snr"], "snr_estimator": {"steps": 3, "batch_size": 2}},
+        "attributes": {"extractors": ["voice_activity", "volume", "pitch", "speech_rate", "learned_snr"], "snr_estimator": {"steps": 3, "batch_size": 2}},
         "caption": {"max_new_tokens": 8, "batch_size": 8},
         "transcribe": {"batch_size": 8},
         "connector": {"num_queries": 8},

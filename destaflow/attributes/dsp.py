@@ -22,14 +22,22 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return 20.0 * np.log10(max(rms, 1e-10))
 
 
-def active_span_seconds(samples: np.ndarray) -> float:
-    """Seconds from the first to the last 20 ms frame within 35 dB of the loudest frame (leading/trailing silence cut)."""
+def active_span(samples: np.ndarray) -> tuple[float, float]:
+    """(start, end) seconds of the first and last 20 ms frame within 35 dB of the loudest frame: the clip with
+    leading and trailing silence cut (an energy rule, blind to pauses and fooled by noise)."""
     frames = len(samples) // FRAME
     if frames == 0:
-        return len(samples) / RATE
+        return 0.0, len(samples) / RATE
     energy = np.sqrt(np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1))
     active = np.flatnonzero(energy > energy.max() * 10 ** (-ACTIVE_BELOW_PEAK_DB / 20))
-    return (active[-1] - active[0] + 1) * FRAME / RATE
+    if len(active) == 0:  # digital silence
+        return 0.0, 0.0
+    return active[0] * FRAME / RATE, (active[-1] + 1) * FRAME / RATE
+
+
+def active_span_seconds(samples: np.ndarray) -> float:
+    start, end = active_span(samples)
+    return end - start
 
 
 def pitch_stats(samples: np.ndarray) -> tuple[float | None, float | None]:
@@ -73,13 +81,14 @@ def pitch_extractor() -> Extractor:
 
 
 def speech_rate_extractor() -> Extractor:
-    """Phonemes per second of active speech; needs `text` (a corpus label or an earlier ASR extractor)."""
+    """Phonemes per second of speech; needs `text` (a corpus label or an earlier ASR extractor). Seconds of
+    speech are the voice-activity extractor's `speech_duration` when it ran before, else the active span."""
 
     def run(rows: list[dict[str, Any]], audios):
         out = []
         for row, audio in zip(rows, audios):
             text = row.get("text")
-            span = active_span_seconds(audio)
+            span = row["speech_duration"] if row.get("speech_duration") is not None else active_span_seconds(audio)
             rate = phoneme_count(text) / span if text and span > 0 else None
             out.append({"speech_rate": None if rate is None else round(rate, 2)})
         return out
