@@ -97,6 +97,11 @@ def snr_estimator_sources(config: dict[str, Any]) -> list[str]:
     return config["attributes"]["snr_estimator"]["sources"] or augment_sources(config)
 
 
+def brouhaha_sources(config: dict[str, Any]) -> list[str]:
+    """Corpora whose training clips are the brouhaha-style model's clean speech."""
+    return config["attributes"]["brouhaha"]["sources"] or augment_sources(config)
+
+
 def room_ranges(config: dict[str, Any]) -> dict[str, Any]:
     """Shoebox ranges for simulated reverberation (the augmentation's rooms, also used by the demo benchmark)."""
     return config["augment"]["room"]

@@ -29,12 +29,13 @@ rule extract_attributes:
 
 rule voice_activity:
     input:
+        unpack(voice_activity_models),
         manifest="results/corpora/{corpus}.parquet",
     output:
         table="results/voice_activity/{corpus}.parquet",
         quarantine="results/quarantine/voice_activity/{corpus}.parquet",
     params:
-        settings=config["attributes"]["vad"],
+        settings=lambda wc: config["attributes"]["vad"] | voice_activity_models(wc),
     log:
         "logs/voice_activity/{corpus}.log",
     benchmark:
@@ -69,3 +70,31 @@ rule train_snr_estimator:
         "../envs/attributes.yaml"
     script:
         "../scripts/train_snr_estimator.py"
+
+
+rule train_brouhaha:
+    input:
+        manifests=expand("results/corpora/{corpus}.parquet", corpus=brouhaha_sources()),
+    output:
+        directory("results/brouhaha"),
+    params:
+        augment=augment_settings(),
+        settings=config["attributes"]["brouhaha"],
+        work_dir="results/runs/train_brouhaha",
+    log:
+        "logs/train_brouhaha/brouhaha.log",
+    benchmark:
+        "benchmarks/train_brouhaha/brouhaha.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=180,
+    conda:
+        "../envs/pyannote.yaml"
+    script:
+        "../scripts/train_brouhaha.py"
+
+
+rule brouhaha:  # target: the brouhaha-style model and its held-out scores, also where no extractor list names it
+    input:
+        "results/brouhaha",

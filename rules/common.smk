@@ -90,6 +90,15 @@ def snr_estimator_sources():
     return config_helpers.snr_estimator_sources(config)
 
 
+def brouhaha_sources():
+    return config_helpers.brouhaha_sources(config)
+
+
+def voice_activity_models(wildcards):
+    """The brouhaha-style model the voice-activity pass also runs, when the corpus's extractors name it."""
+    return {"brouhaha": "results/brouhaha"} if "brouhaha" in extractors_for(wildcards.corpus) else {}
+
+
 def corpus_manifests():
     return expand("results/corpora/{corpus}.parquet", corpus=CORPORA)
 
@@ -106,7 +115,7 @@ def extractor_model_dirs(wildcards):
     folders = {role: f"resources/models/{role}" for role in roles if role in MODEL_ROLES}
     if "learned_snr" in extractors_for(wildcards.corpus):
         folders["snr_estimator"] = "results/snr_estimator"  # trained by the workflow itself
-    if "voice_activity" in extractors_for(wildcards.corpus):
+    if {"voice_activity", "brouhaha"} & set(extractors_for(wildcards.corpus)):
         folders["voice_activity"] = f"results/voice_activity/{wildcards.corpus}.parquet"  # rule voice_activity
     return folders
 

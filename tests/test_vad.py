@@ -1,6 +1,8 @@
 """Voice activity: region arithmetic, the pyannote stage on synthesized clips padded with known silence, the
-attribute stage reading it, and bad audio kept or quarantined."""
+attribute stage reading it, bad audio kept or quarantined; the brouhaha-style model trained for a few steps with
+pyannote's API, loaded and run in the same pass."""
 
+import json
 import statistics
 
 import numpy as np
@@ -12,7 +14,8 @@ from conftest import espeak_clips
 from destaflow.attributes.dsp import active_span, active_span_seconds, phoneme_count
 from destaflow.attributes.extract import build_extractor, extract_attributes
 from destaflow.audio import load_audio
-from destaflow.config import validate_config
+from destaflow.brouhaha import train_brouhaha
+from destaflow.config import augment_settings, validate_config
 from destaflow.isolated_env import EnvironmentMissing, interpreter
 from destaflow.vad import detect_voice_activity
 from destaflow.vad.regions import boundary_errors, clip_regions, summarise
@@ -123,3 +126,64 @@ def test_missing_environment_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(isolated, "local_env_dirs", lambda name: [tmp_path / name])
     with pytest.raises(EnvironmentMissing, match="bin/setup"):
         isolated.interpreter("pyannote")
+
+
+@pytest.fixture(scope="module")
+def tiny_brouhaha(tmp_path_factory):
+    """A brouhaha-style checkpoint trained for 3 steps on mixtures of espeak-ng clips (train and valid speakers)."""
+    pyannote_python()
+    root = tmp_path_factory.mktemp("brouhaha")
+    voices = {"en-us+m3": "train", "en-us+f3": "train", "en-gb+m2": "train", "en-gb+f2": "valid"}
+    clips = espeak_clips(root, voices, ["The cat sat on the mat by the door.", "Please call me back tomorrow morning."], 0.5)
+    manifest = root / "corpus.parquet"
+    pl.DataFrame([{"id": f"{c['voice']}-{c['index']}", "audio_path": str(c["path"]), "speaker": c["voice"], "split": c["split"]} for c in clips]).write_parquet(manifest)
+    config = validate_config({})
+    settings = config["attributes"]["brouhaha"] | {"steps": 3, "batch_size": 4, "chunk_s": 1.0, "hidden": 8, "mixtures": 8, "held_out": 4, "rooms": 2, "threads": 1}
+    train_brouhaha([str(manifest)], augment_settings(config), settings, str(root / "model"), str(root / "work"))
+    return root, manifest
+
+
+def test_brouhaha_trains_with_pyannote_and_scores_held_out_mixtures(tiny_brouhaha):
+    root, _ = tiny_brouhaha
+    metrics = json.loads((root / "model" / "metrics.json").read_text())
+    assert metrics["held_out"] == "valid" and metrics["held_out_mixtures"] == 4 and metrics["steps"] == 3
+    assert 0 <= metrics["snr_within_3db"] <= 1 and 0 <= metrics["vad_frame_accuracy"] <= 1
+    assert not (root / "work").exists()  # the mixtures are removed once the model is saved
+
+
+def test_brouhaha_checkpoint_loads_and_feeds_snr_and_c50(tiny_brouhaha):
+    root, manifest = tiny_brouhaha
+    settings = validate_config({})["attributes"]["vad"] | {"brouhaha": str(root / "model"), "threads": 1}
+    detect_voice_activity(str(manifest), str(root / "vad.parquet"), str(root / "vad-quarantine.parquet"), settings)
+    table = pl.read_parquet(root / "vad.parquet")
+    assert table["snr_db"].is_not_null().all() and table["c50_db"].is_not_null().all()
+    assert (table["brouhaha_source"] == "model:destaflow-brouhaha").all()
+    corpus = pl.read_parquet(manifest)
+    attributes = validate_config({})["attributes"]
+    extractor = build_extractor("brouhaha", attributes, {"voice_activity": str(root / "vad.parquet")})
+    kept, _ = extract_attributes(corpus, [extractor], 8, attributes["bins"])
+    assert (kept["snr_db_source"] == "model:destaflow-brouhaha").all() and kept["c50"].is_not_null().all()
+    assert (kept["c50_source"] == "model:destaflow-brouhaha").all()  # the word carries the measurement's provenance
+
+
+def test_seeds_of_a_real_layout_corpus_carry_c50(tiny_brouhaha, tmp_path):
+    """VCTK's layout (the fixture), no room labels: the voice-activity pass with the brouhaha-style model fills C50."""
+    from corpus_fixtures import reader_settings
+    from corpus_fixtures import vctk as fixture
+    from destaflow.corpora.registry import read_corpus
+    from destaflow.seed import add_seeds
+
+    root, _ = tiny_brouhaha
+    labels = {"gender": {"F": "female", "M": "male"}, "accent": {"English": "English", "Scottish": "Scottish", "Indian": "Indian",
+                                                                  "American": "American", "Australian English": "Australian"}}  # fmt: skip
+    corpus, _ = read_corpus("vctk", reader_settings("vctk", fixture.build(tmp_path / "vctk"), labels, {"train": 0.5, "valid": 0.25, "test": 0.25}))
+    corpus.write_parquet(tmp_path / "vctk.parquet")
+    settings = validate_config({})["attributes"]
+    detect_voice_activity(str(tmp_path / "vctk.parquet"), str(tmp_path / "vad.parquet"), str(tmp_path / "q.parquet"),
+                          settings["vad"] | {"brouhaha": str(root / "model"), "threads": 1})  # fmt: skip
+    quarantined = pl.read_parquet(tmp_path / "q.parquet")
+    extractors = [build_extractor(name, settings, {"voice_activity": str(tmp_path / "vad.parquet")}) for name in ("voice_activity", "brouhaha")]
+    kept, unusable = extract_attributes(corpus, extractors, 8, settings["bins"])
+    assert kept.height + unusable.height == corpus.height and set(quarantined["id"]) <= set(unusable["id"])
+    seeds = add_seeds(kept, ["gender", "accent", "snr", "c50"])["seed"]
+    assert seeds.str.contains(r"Reverberation: [A-Za-z ]+ \(C50 -?\d+ dB\)").all(), seeds.to_list()[:3]

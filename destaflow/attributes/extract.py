@@ -21,6 +21,7 @@ STAGE = "attributes"
 # config name -> "module:factory"; factories take (settings, model_dirs) and return an Extractor
 REGISTRY: dict[str, str] = {
     "voice_activity": "destaflow.attributes.voice_activity:voice_activity_extractor",
+    "brouhaha": "destaflow.attributes.voice_activity:brouhaha_extractor",
     "volume": "destaflow.attributes.dsp:volume_extractor",
     "pitch": "destaflow.attributes.dsp:pitch_extractor",
     "speech_rate": "destaflow.attributes.dsp:speech_rate_extractor",

@@ -1,4 +1,5 @@
-"""The `voice_activity` extractor: the voice-activity rule's table (destaflow.vad) joined onto the clips."""
+"""Extractors that read the voice-activity rule's table (destaflow.vad): its speech measurements (`voice_activity`)
+and the brouhaha-style model's SNR and C50 from the same pass (`brouhaha`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,27 @@ from destaflow.attributes.base import Extractor
 from destaflow.vad.regions import MEASUREMENTS
 
 
-def voice_activity_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
-    """model_dirs["voice_activity"]: the corpus's table. A clip it lacks (quarantined there) gets no values."""
+def _table_extractor(model_dirs: dict[str, str], columns: tuple[str, ...], source_column: str, needed_by: str) -> Extractor:
+    """An extractor that looks clips up by id; a clip the table lacks (quarantined there) gets no values."""
     if "voice_activity" not in model_dirs:
-        raise ValueError("the voice_activity extractor needs the corpus's voice-activity table (rule voice_activity)")
+        raise ValueError(f"the {needed_by} extractor needs the corpus's voice-activity table (rule voice_activity)")
     table = pl.read_parquet(model_dirs["voice_activity"])
-    sources = table["vad_source"].unique().to_list()
-    by_id = {row.pop("id"): row for row in table.select("id", *MEASUREMENTS).to_dicts()}
+    if table[source_column].null_count() == table.height and table.height:
+        raise ValueError(f"{model_dirs['voice_activity']} has no {', '.join(columns)}: the voice-activity pass ran without that model")
+    sources = table[source_column].drop_nulls().unique().to_list()
+    by_id = {row.pop("id"): row for row in table.select("id", *columns).to_dicts()}
 
     def run(rows: list[dict[str, Any]], audios) -> list[dict[str, Any]]:
         return [by_id.get(row["id"], {}) for row in rows]
 
-    return Extractor(sources[0] if len(sources) == 1 else "pyannote", MEASUREMENTS, run, needs_audio=False)
+    return Extractor(sources[0] if len(sources) == 1 else source_column.removesuffix("_source"), columns, run, needs_audio=False)
+
+
+def voice_activity_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+    """model_dirs["voice_activity"]: the corpus's table; speech regions, duration, silences, overlap."""
+    return _table_extractor(model_dirs, MEASUREMENTS, "vad_source", "voice_activity")
+
+
+def brouhaha_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+    """snr_db and c50_db of the brouhaha-style model, computed in the voice-activity pass."""
+    return _table_extractor(model_dirs, ("snr_db", "c50_db"), "brouhaha_source", "brouhaha")

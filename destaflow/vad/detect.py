@@ -1,5 +1,7 @@
 """Voice activity with pyannote.audio, run in the pyannote environment: `python -m destaflow.vad.detect`.
 
+With `settings["brouhaha"]` (a trained results/brouhaha folder) the same pass also gives each clip's SNR and C50.
+
 One pass of the segmentation model per clip (5 s windows, its own sliding-window aggregation). Before the
 windows are aggregated, each frame's per-speaker scores become two: the highest (someone speaks) and the second
 highest (two speak at once), as pyannote's voice-activity and overlapped-speech pipelines do. Each is then
@@ -12,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,17 +77,39 @@ class VoiceActivityDetector:
         return summarise(speech, overlap, len(samples) / RATE) | {"vad_source": self.name}
 
 
+class LevelEstimator:
+    """The workflow's brouhaha-style model (results/brouhaha): a clip's SNR and C50."""
+
+    def __init__(self, folder: str, batch_size: int) -> None:
+        from destaflow.brouhaha.predict import Predictor
+        from destaflow.brouhaha.train import CHECKPOINT
+
+        self.predictor = Predictor.from_checkpoint(str(Path(folder) / CHECKPOINT), batch_size)
+        self.name = "model:destaflow-brouhaha"
+
+    def describe(self, samples: np.ndarray) -> dict[str, Any]:
+        levels = self.predictor.levels(samples)
+        return {"snr_db": _rounded(levels["snr_db"]), "c50_db": _rounded(levels["c50_db"]), "brouhaha_source": self.name}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def detect(corpus_manifest: str, out_table: str, out_quarantine: str, settings: dict[str, Any]) -> None:
     """Every clip of the manifest -> one row of the voice-activity table, or a quarantine row with the reason."""
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])
     clips = pl.read_parquet(corpus_manifest, columns=["id", "audio_path"]).to_dicts()
-    detector = VoiceActivityDetector(settings)
+    detectors = [VoiceActivityDetector(settings)] + ([LevelEstimator(settings["brouhaha"], settings["batch_size"])] if settings.get("brouhaha") else [])
     rows, quarantined = [], []
     for clip in tqdm(clips, desc="voice activity", unit="clip"):
         try:
             samples = load_audio(clip["audio_path"]).samples
-            rows.append({"id": clip["id"], **detector.describe(samples)})
+            row = {"id": clip["id"]}
+            for detector in detectors:
+                row |= detector.describe(samples)
+            rows.append(row)
         except AudioError as error:
             quarantined.append({**clip, "stage": STAGE, "reason": reason_of(error)})
         except Exception as error:  # noqa: BLE001 - one clip the model fails on must not stop the corpus

@@ -16,8 +16,12 @@ VAD_COLUMNS = {
     "trailing_silence": pl.Float64,
     "overlap_duration": pl.Float64,
     "vad_source": pl.String,
+    "snr_db": pl.Float64,
+    "c50_db": pl.Float64,
+    "brouhaha_source": pl.String,
 }
-"""The voice-activity table (seconds): one row per clip the detector read."""
+"""The voice-activity table (seconds; dB): one row per clip the detector read. The last three are null unless
+the brouhaha-style model ran in the same pass."""
 
 MEASUREMENTS = ("speech_regions", "speech_duration", "leading_silence", "trailing_silence", "overlap_duration")
 

@@ -1,0 +1,118 @@
+"""SNR, C50 and voice activity on held-out mixtures of unseen speakers: the brouhaha-style model beside the others.
+
+Mixtures are made like the augmentation stage's (destaflow.augmentation.mixtures) from the valid split's clips
+(speakers no model trained on): one of its noise kinds at an SNR drawn from augment.snr_db, and 70 % of them
+reverberated in its rooms. Printed side by side:
+  SNR within 3 dB and median absolute error   DSP frame energy (`snr`), learned_snr (results/snr_estimator,
+                                              when trained), brouhaha (results/brouhaha)
+  C50 median absolute error (reverberant ones) brouhaha (the only C50 estimate for unlabelled clips)
+  speech frame accuracy (10 ms frames)         pyannote segmentation (`voice_activity`), DSP energy span;
+                                              truth: the clean clip's energy regions
+Usage: .venv/bin/python bench/level_accuracy.py [--mixtures 200] [--config config.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import soundfile as sf
+
+from destaflow.attributes.dsp import active_span, energy_regions, frame_energy_snr
+from destaflow.augmentation.mixtures import MixtureMaker, load_clean_clips, load_noise_files
+from destaflow.augmentation.settings import parse_settings
+from destaflow.config import augment_settings, brouhaha_sources, load_config
+from destaflow.vad import detect_voice_activity
+
+RATE = 16_000
+
+
+def held_out_mixtures(config: dict, count: int, folder: Path) -> pl.DataFrame:
+    settings = config["attributes"]["brouhaha"]
+    table = pl.concat([pl.read_parquet(f"results/corpora/{c}.parquet") for c in brouhaha_sources(config)], how="diagonal_relaxed")
+    rows = table.filter(pl.col("split") == "valid").sort("id").to_dicts()
+    clips, speakers = load_clean_clips(rows)
+    plan = dataclasses.replace(parse_settings(augment_settings(config)), reverb_probability=settings["reverb_share"])
+    make = MixtureMaker(clips, speakers, plan, np.random.default_rng(12345), load_noise_files(plan), rooms=20)
+    out = []
+    for number in range(count):
+        mixture = make.make((plan.snr_db.low, plan.snr_db.high))
+        path = folder / f"mixture-{number:04d}.wav"
+        sf.write(path, mixture.samples, RATE)
+        out.append({"id": path.stem, "audio_path": str(path), "snr_db": mixture.snr_db, "c50_db": mixture.c50_db,
+                    "speech": json.dumps(energy_regions(make.clips[mixture.clip]))})  # fmt: skip
+    return pl.DataFrame(out)
+
+
+def frame_accuracy(regions: list[tuple[float, float]], truth: list[tuple[float, float]], duration: float) -> tuple[int, int]:
+    times = np.arange(0.005, duration, 0.01)
+    found, true = np.zeros(len(times), bool), np.zeros(len(times), bool)
+    for start, end in regions:
+        found |= (times >= start) & (times < end)
+    for start, end in truth:
+        true |= (times >= start) & (times < end)
+    return int((found == true).sum()), len(times)
+
+
+def snr_row(name: str, estimates: list[float | None], truth: list[float]) -> str:
+    errors = np.array([abs(e - t) if e is not None else np.inf for e, t in zip(estimates, truth)])
+    return f"{name:<34}{np.mean(errors <= 3):>10.1%}{np.median(errors):>12.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixtures", type=int, default=200)
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--brouhaha", default="results/brouhaha")
+    parser.add_argument("--snr-estimator", default="results/snr_estimator")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    if not Path(args.brouhaha, "brouhaha.ckpt").exists():
+        raise SystemExit(f"{args.brouhaha} has no trained model: run `bin/demo brouhaha` first")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        mixtures = held_out_mixtures(config, args.mixtures, folder)
+        mixtures.select("id", "audio_path").write_parquet(folder / "mixtures.parquet")
+        settings = config["attributes"]["vad"] | {"brouhaha": args.brouhaha, "threads": 2}
+        detect_voice_activity(str(folder / "mixtures.parquet"), str(folder / "vad.parquet"), str(folder / "q.parquet"), settings)
+        found = pl.read_parquet(folder / "vad.parquet")
+        joined = mixtures.join(found, on="id", how="left", suffix="_found")
+        audio = {row["id"]: sf.read(row["audio_path"], dtype="float32")[0] for row in mixtures.iter_rows(named=True)}
+        dsp = [frame_energy_snr(audio[i]) for i in joined["id"]]
+        learned = None
+        if Path(args.snr_estimator, "model.safetensors").exists():
+            from destaflow.attributes.snr_model import load_snr_model
+
+            learned = load_snr_model(args.snr_estimator).estimate([audio[i] for i in joined["id"]])
+        vad = {"pyannote segmentation (voice_activity)": [0, 0], "DSP energy span": [0, 0]}
+        for row in joined.iter_rows(named=True):
+            truth, duration = [tuple(r) for r in json.loads(row["speech"])], len(audio[row["id"]]) / RATE
+            for name, regions in (("pyannote segmentation (voice_activity)", [(r["start"], r["end"]) for r in row["speech_regions"] or []]),
+                                  ("DSP energy span", [active_span(audio[row["id"]])])):  # fmt: skip
+                right, total = frame_accuracy(regions, truth, duration)
+                vad[name][0] += right
+                vad[name][1] += total
+    truth_snr = joined["snr_db"].to_list()
+    print(f"{joined.height} held-out mixtures of {config['attributes']['brouhaha']['sources'] or 'the augmentation sources'}' valid-split speakers")
+    print(f"{'SNR estimate':<34}{'within 3 dB':>10}{'median |err|':>12}")
+    print(snr_row("DSP frame energy (snr)", dsp, truth_snr))
+    if learned is not None:
+        print(snr_row("learned_snr (results/snr_estimator)", learned, truth_snr))
+    print(snr_row("brouhaha (results/brouhaha)", joined["snr_db_found"].to_list(), truth_snr))
+    reverberant = joined.filter(pl.col("c50_db").is_not_null())
+    c50_errors = (reverberant["c50_db_found"] - reverberant["c50_db"]).abs()
+    print(f"C50 median |err| (brouhaha, {reverberant.height} reverberant mixtures): {c50_errors.median():.2f} dB")
+    print(f"{'speech frames (10 ms)':<40}{'accuracy':>10}")
+    for name, (right, total) in vad.items():
+        print(f"{name:<40}{right / total:>10.1%}")
+    metrics = json.loads(Path(args.brouhaha, "metrics.json").read_text())
+    print(f"brouhaha's own speech output on its training run's held-out mixtures: {metrics['vad_frame_accuracy']:.1%}")
+
+
+if __name__ == "__main__":
+    main()
