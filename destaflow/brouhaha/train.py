@@ -68,6 +68,26 @@ def write_mixtures(make: MixtureMaker, count: int, snr_range: tuple[float, float
     return files
 
 
+def progress_logger(every: int):
+    """A Lightning callback that logs the step, its losses and the pace every `every` steps (log files have no bars)."""
+    import time
+
+    import lightning
+
+    class LogEvery(lightning.Callback):
+        def on_train_start(self, trainer, module) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            step = trainer.global_step
+            if step % every == 0 or step == trainer.max_steps:
+                losses = " ".join(f"{k.removeprefix('loss/')} {float(v):.3f}" for k, v in trainer.callback_metrics.items() if k.startswith("loss/"))
+                pace = (time.perf_counter() - self.started) / step
+                log.info("step %d/%d: %s (%.2f s/step)", step, trainer.max_steps, losses, pace)
+
+    return LogEvery()
+
+
 def build_model(settings: dict[str, Any]):
     from destaflow.brouhaha.model import BrouhahaNet
 
@@ -95,8 +115,8 @@ def train(manifests: list[str], augment: dict[str, Any], settings: dict[str, Any
     model = build_model(settings)
     model.task = BrouhahaTask(MixtureProtocol(files), levels, duration=settings["chunk_s"], batch_size=settings["batch_size"], num_workers=0, cache=str(work / "task.npz"))
     trainer = lightning.Trainer(
-        max_steps=settings["steps"], accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=50,
+        max_steps=settings["steps"], accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[progress_logger(max(1, settings["steps"] // 30))],
     )  # fmt: skip
     trainer.fit(model)
     metrics = held_out_metrics(model, rows["valid"] or rows["train"], augment, settings, work / "held_out")
