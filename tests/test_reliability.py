@@ -31,10 +31,12 @@ from destaflow.captioning import Generation, GenerationFailed, caption_shard
 from destaflow.config import validate_config
 from destaflow.corpora import espeak, registry
 from destaflow.inference import DestaModel, LongAudioWarning
+from destaflow.isolated_env import EnvironmentMissing, interpreter
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.models.whisper_taps import MAX_FRAMES, frames_for_duration
 from destaflow.seed import add_seeds
 from destaflow.training.cache import EncoderCache, build_encoder_cache
+from destaflow.vad import detect_voice_activity
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
@@ -458,11 +460,41 @@ def test_inference_transcribes_every_kept_clip_and_warns_only_about_the_long_one
     assert covers_both_windows(long_clip.transcript), long_clip.transcript
 
 
+# ---- voice activity (pyannote.audio, in its own environment) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def voice_activity(corpus, tmp_path_factory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    try:
+        interpreter("pyannote")
+    except EnvironmentMissing as error:
+        pytest.skip(str(error))
+    out = tmp_path_factory.mktemp("voice-activity")
+    settings = validate_config({})["attributes"]["vad"] | {"threads": 1}
+    detect_voice_activity(str(corpus.manifest), str(out / "vad.parquet"), str(out / "quarantine.parquet"), settings)
+    return pl.read_parquet(out / "vad.parquet"), pl.read_parquet(out / "quarantine.parquet")
+
+
+@pytest.fixture(scope="module")
+def voice_activity_outcomes(voice_activity, corpus_ids) -> dict[str, str]:
+    table, quarantine = voice_activity
+    return stage_outcomes(corpus_ids, table["id"].to_list(), quarantine, "voice_activity")
+
+
+def test_voice_activity_keeps_or_quarantines_each_case_as_the_loader_does(voice_activity_outcomes):
+    assert mismatches(voice_activity_outcomes) == {}
+
+
+def test_voice_activity_finds_speech_in_every_kept_clip(voice_activity):
+    table, _ = voice_activity
+    assert (table["speech_duration"] > 0.5).all(), table.select("id", "speech_duration").to_dicts()
+
+
 # ---- all audio stages together ------------------------------------------------------------------------------
 
 
-def test_audio_stages_agree_case_by_case(attribute_outcomes, whisper_outcomes, inference_outcomes):
-    assert attribute_outcomes == whisper_outcomes == inference_outcomes
+def test_audio_stages_agree_case_by_case(attribute_outcomes, whisper_outcomes, inference_outcomes, voice_activity_outcomes):
+    assert attribute_outcomes == whisper_outcomes == inference_outcomes == voice_activity_outcomes
 
 
 # ---- audio paths outside the corpus root ---------------------------------------------------------------------

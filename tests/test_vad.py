@@ -151,7 +151,7 @@ def test_brouhaha_trains_with_pyannote_and_scores_held_out_mixtures(tiny_brouhah
     assert not (root / "work").exists()  # the mixtures are removed once the model is saved
 
 
-def test_brouhaha_checkpoint_loads_and_feeds_snr_and_c50(tiny_brouhaha):
+def test_brouhaha_checkpoint_loads_and_feeds_c50(tiny_brouhaha):
     root, manifest = tiny_brouhaha
     settings = validate_config({})["attributes"]["vad"] | {"brouhaha": str(root / "model"), "threads": 1}
     detect_voice_activity(str(manifest), str(root / "vad.parquet"), str(root / "vad-quarantine.parquet"), settings)
@@ -162,7 +162,8 @@ def test_brouhaha_checkpoint_loads_and_feeds_snr_and_c50(tiny_brouhaha):
     attributes = validate_config({})["attributes"]
     extractor = build_extractor("brouhaha", attributes, {"voice_activity": str(root / "vad.parquet")})
     kept, _ = extract_attributes(corpus, [extractor], 8, attributes["bins"])
-    assert (kept["snr_db_source"] == "model:destaflow-brouhaha").all() and kept["c50"].is_not_null().all()
+    assert (kept["c50_db_source"] == "model:destaflow-brouhaha").all() and kept["c50"].is_not_null().all()
+    assert "snr_db" not in kept.columns  # its SNR is not used: learned_snr is the one SNR estimator
     assert (kept["c50_source"] == "model:destaflow-brouhaha").all()  # the word carries the measurement's provenance
 
 

@@ -24,6 +24,7 @@ from pyannote.database.protocol import SpeakerDiarizationProtocol
 from torch import nn
 
 OUTPUTS = ["speech", "snr", "c50"]
+CHECKPOINT = "brouhaha.ckpt"  # in the model folder, beside metrics.json
 DB_SCALE = 10.0  # the head predicts SNR and C50 in tens of dB: targets near unit scale
 RATE = 16_000
 

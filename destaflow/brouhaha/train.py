@@ -30,7 +30,7 @@ from destaflow.augmentation.settings import parse_settings
 log = logging.getLogger("destaflow.brouhaha")
 
 RATE = 16_000
-CHECKPOINT, METRICS = "brouhaha.ckpt", "metrics.json"
+METRICS = "metrics.json"
 
 
 def split_rows(manifests: list[str], settings: dict[str, Any]) -> dict[str, list[dict]]:
@@ -98,7 +98,7 @@ def build_model(settings: dict[str, Any]):
 def train(manifests: list[str], augment: dict[str, Any], settings: dict[str, Any], out_dir: str, work_dir: str) -> dict[str, Any]:
     import lightning
 
-    from destaflow.brouhaha.model import BrouhahaTask, MixtureProtocol
+    from destaflow.brouhaha.model import CHECKPOINT, BrouhahaTask, MixtureProtocol
 
     if settings.get("threads"):
         torch.set_num_threads(settings["threads"])

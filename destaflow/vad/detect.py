@@ -81,8 +81,8 @@ class LevelEstimator:
     """The workflow's brouhaha-style model (results/brouhaha): a clip's SNR and C50."""
 
     def __init__(self, folder: str, batch_size: int) -> None:
+        from destaflow.brouhaha.model import CHECKPOINT
         from destaflow.brouhaha.predict import Predictor
-        from destaflow.brouhaha.train import CHECKPOINT
 
         self.predictor = Predictor.from_checkpoint(str(Path(folder) / CHECKPOINT), batch_size)
         self.name = "model:destaflow-brouhaha"
