@@ -61,7 +61,7 @@ def frame_accuracy(regions: list[tuple[float, float]], truth: list[tuple[float, 
 
 def snr_row(name: str, estimates: list[float | None], truth: list[float]) -> str:
     errors = np.array([abs(e - t) if e is not None else np.inf for e, t in zip(estimates, truth)])
-    return f"{name:<34}{np.mean(errors <= 3):>10.1%}{np.median(errors):>12.2f}"
+    return f"{name:<34}{np.mean(errors <= 3):>12.1%}{np.median(errors):>14.2f}"
 
 
 def main() -> None:
@@ -99,10 +99,12 @@ def main() -> None:
                 vad[name][1] += total
     truth_snr = joined["snr_db"].to_list()
     print(f"{joined.height} held-out mixtures of {config['attributes']['brouhaha']['sources'] or 'the augmentation sources'}' valid-split speakers")
-    print(f"{'SNR estimate':<34}{'within 3 dB':>10}{'median |err|':>12}")
+    print(f"{'SNR estimate':<34}{'within 3 dB':>12}{'median |err|':>14}")
     print(snr_row("DSP frame energy (snr)", dsp, truth_snr))
     if learned is not None:
         print(snr_row("learned_snr (results/snr_estimator)", learned, truth_snr))
+    else:
+        print(f"learned_snr: not trained here ({args.snr_estimator}: snakemake results/snr_estimator)")
     print(snr_row("brouhaha (results/brouhaha)", joined["snr_db_found"].to_list(), truth_snr))
     reverberant = joined.filter(pl.col("c50_db").is_not_null())
     c50_errors = (reverberant["c50_db_found"] - reverberant["c50_db"]).abs()
