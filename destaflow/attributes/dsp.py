@@ -22,13 +22,18 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return 20.0 * np.log10(max(rms, 1e-10))
 
 
+def frame_rms(samples: np.ndarray) -> np.ndarray:
+    """RMS of each whole 20 ms frame."""
+    frames = len(samples) // FRAME
+    return np.sqrt(np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1))
+
+
 def active_span(samples: np.ndarray) -> tuple[float, float]:
     """(start, end) seconds of the first and last 20 ms frame within 35 dB of the loudest frame: the clip with
     leading and trailing silence cut (an energy rule, blind to pauses and fooled by noise)."""
-    frames = len(samples) // FRAME
-    if frames == 0:
+    energy = frame_rms(samples)
+    if len(energy) == 0:
         return 0.0, len(samples) / RATE
-    energy = np.sqrt(np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1))
     active = np.flatnonzero(energy > energy.max() * 10 ** (-ACTIVE_BELOW_PEAK_DB / 20))
     if len(active) == 0:  # digital silence
         return 0.0, 0.0
@@ -38,11 +43,10 @@ def active_span(samples: np.ndarray) -> tuple[float, float]:
 def energy_regions(samples: np.ndarray, below_peak_db: float = 40.0, min_gap_s: float = 0.2) -> list[tuple[float, float]]:
     """Speech regions of a clean clip: runs of 20 ms frames within `below_peak_db` of the loudest, gaps shorter
     than `min_gap_s` bridged. Truth for training a voice-activity head on clean speech, not a detector."""
-    frames = len(samples) // FRAME
-    if frames == 0:
+    energy = frame_rms(samples)
+    if len(energy) == 0 or energy.max() == 0:
         return []
-    energy = np.sqrt(np.mean(np.square(samples[: frames * FRAME].reshape(frames, FRAME), dtype=np.float64), axis=1))
-    active = energy > energy.max() * 10 ** (-below_peak_db / 20) if energy.max() > 0 else np.zeros(frames, bool)
+    active = energy > energy.max() * 10 ** (-below_peak_db / 20)
     regions: list[list[float]] = []
     for index in np.flatnonzero(active):
         start, end = index * FRAME / RATE, (index + 1) * FRAME / RATE
