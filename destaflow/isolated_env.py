@@ -4,10 +4,10 @@ pyannote.audio pulls torchaudio, which breaks transformers and peft beside torch
 main environment. A stage that needs such a package runs `python -m <module> <args>` with the interpreter of
 the environment that holds it:
 
-- on a cluster (`--sdm conda`) the rule's own conda env (envs/<name>.yaml) already holds the package, so the
-  current interpreter is that one;
-- locally, `bin/setup` builds `.venvs/<name>` beside `.venv` and that interpreter is used;
-- `DESTAFLOW_<NAME>_PYTHON` names another interpreter.
+- `DESTAFLOW_<NAME>_PYTHON`, when set, names the interpreter;
+- else on a cluster (`--sdm conda`) the rule's own conda env (envs/<name>.yaml) already holds the package, so
+  the current interpreter is that one;
+- else, locally, `bin/setup` builds `.venvs/<name>` beside `.venv` and that interpreter is used.
 
 Only files pass between the two processes (the child reads and writes parquet); its log lines go to the same
 log file as the parent's.

@@ -142,6 +142,7 @@ def test_own_environment_imports_its_package_and_the_library(name):
         python = interpreter(name)
     except EnvironmentMissing as error:
         pytest.skip(str(error))
-    probe = f"import warnings; warnings.simplefilter('ignore'); import {ENVIRONMENTS[name]}, destaflow.audio, polars"
+    modules = {"pyannote": "destaflow.vad.detect, destaflow.brouhaha.train, destaflow.brouhaha.model, destaflow.brouhaha.predict"}[name]
+    probe = f"import warnings; warnings.simplefilter('ignore'); import {ENVIRONMENTS[name]}, {modules}"
     result = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-2000:]

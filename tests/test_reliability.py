@@ -493,8 +493,12 @@ def test_voice_activity_finds_speech_in_every_kept_clip(voice_activity):
 # ---- all audio stages together ------------------------------------------------------------------------------
 
 
-def test_audio_stages_agree_case_by_case(attribute_outcomes, whisper_outcomes, inference_outcomes, voice_activity_outcomes):
-    assert attribute_outcomes == whisper_outcomes == inference_outcomes == voice_activity_outcomes
+def test_audio_stages_agree_case_by_case(attribute_outcomes, whisper_outcomes, inference_outcomes):
+    assert attribute_outcomes == whisper_outcomes == inference_outcomes
+
+
+def test_voice_activity_agrees_with_the_attribute_stage_case_by_case(attribute_outcomes, voice_activity_outcomes):
+    assert voice_activity_outcomes == attribute_outcomes
 
 
 # ---- audio paths outside the corpus root ---------------------------------------------------------------------

@@ -66,6 +66,9 @@ def run_stage(
 def _stamp(corpus_manifest: str, extractor_names: list[str], settings: dict, model_dirs: dict) -> str:
     digest = hashlib.sha256(Path(corpus_manifest).read_bytes())
     digest.update(json.dumps([extractor_names, settings, model_dirs], sort_keys=True, default=str).encode())
+    for path in sorted(model_dirs.values()):  # a table input (the voice-activity pass) may be rewritten in place
+        if Path(path).is_file():
+            digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 
 

@@ -28,8 +28,9 @@ MIN_TALKERS_FOR_BABBLE = 2
 class Mixture:
     samples: np.ndarray  # float32, peak at most 0.99
     snr_db: float  # max_snr_db when no noise was added
-    c50_db: float | None  # None when the clip was not reverberated
+    c50_db: float | None  # the room's C50; None when not reverberated (or the RIR has no energy after 50 ms)
     clip: int  # index of the clean clip it was made from (same timeline: reverberation keeps it)
+    reverberant: bool = False
 
 
 class MixtureMaker:
@@ -82,17 +83,17 @@ class MixtureMaker:
     def make(self, snr_range: tuple[float, float]) -> Mixture:
         target = int(self.rng.integers(len(self.clips)))
         speech = self.clips[target].astype(np.float64)
-        c50 = None
+        c50, reverberant = None, False
         if self.rirs and self.rng.random() < self.augment.reverb_probability:
             room = int(self.rng.integers(len(self.rirs)))
-            speech, c50 = apply_reverb(speech, self.rirs[room]), self.clarity[room]
+            speech, c50, reverberant = apply_reverb(speech, self.rirs[room]), self.clarity[room], True
         if self.rng.random() < self.clean_share:
-            return Mixture((speech / max(1.0, np.max(np.abs(speech)) / 0.99)).astype(np.float32), self.max_snr_db, c50, target)
+            return Mixture((speech / max(1.0, np.max(np.abs(speech)) / 0.99)).astype(np.float32), self.max_snr_db, c50, target, reverberant)
         snr = float(self.rng.uniform(*snr_range))
         noise = self.noise(self.kinds[self.rng.integers(len(self.kinds))], len(speech), target)
         noise *= math.sqrt(np.mean(speech**2) / (max(np.mean(noise**2), 1e-20) * 10 ** (snr / 10)))
         mix = speech + noise
-        return Mixture((mix / max(1.0, np.max(np.abs(mix)) / 0.99)).astype(np.float32), snr, c50, target)
+        return Mixture((mix / max(1.0, np.max(np.abs(mix)) / 0.99)).astype(np.float32), snr, c50, target, reverberant)
 
     def __call__(self, snr_range: tuple[float, float]) -> tuple[np.ndarray, float]:
         mixture = self.make(snr_range)

@@ -3,7 +3,8 @@
 brouhaha's weights are only on the model hub, so the workflow trains its own on mixtures made like the
 augmentation stage's (destaflow.augmentation.mixtures): rule `train_brouhaha` -> results/brouhaha/. The
 voice-activity rule then runs it on every clip (snr_db, c50_db in its table) and the `brouhaha` extractor
-turns them into the SNR and C50 attributes of clips their corpus does not label. Model and training run in
+turns its C50 into the attribute of clips their corpus does not label (its SNR measured worse than
+learned_snr's, so it is recorded, not used). Model and training run in
 the pyannote environment (destaflow.isolated_env); this module is what the main environment calls.
 """
 

@@ -56,7 +56,7 @@ class MixtureProtocol(SpeakerDiarizationProtocol):
             for start, end in file["speech"]:
                 annotation[Segment(start, end)] = "speech"
             yield {"uri": file["uri"], "audio": file["audio"], "database": "destaflow", "scope": "file",
-                   # annotated up to 50 ms before the end: pyannote refuses a chunk that ends on the last sample
+                   # up to 50 ms (train.CHUNK_MARGIN_S) before the end: pyannote refuses a chunk ending on the last sample
                    "annotation": annotation, "annotated": Timeline([Segment(0.0, file["duration"] - 0.05)], uri=file["uri"])}  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from destaflow.augmentation.settings import parse_settings
 log = logging.getLogger("destaflow.brouhaha")
 
 RATE = 16_000
+CHUNK_MARGIN_S = 0.05  # the end of each mixture that no chunk may reach (destaflow.brouhaha.model.MixtureProtocol)
 METRICS = "metrics.json"
 
 
@@ -43,9 +44,15 @@ def split_rows(manifests: list[str], settings: dict[str, Any]) -> dict[str, list
 
 
 def mixture_maker(rows: list[dict], augment: dict[str, Any], settings: dict[str, Any], seed: int, clean_share: float) -> MixtureMaker:
+    """Mixtures of the clips long enough to hold one training chunk (pyannote draws none from shorter ones)."""
     clips, speakers = load_clean_clips(rows)
-    if not clips:
-        raise ValueError("the brouhaha model has no readable clean clips to mix")
+    shortest = settings["chunk_s"] + CHUNK_MARGIN_S
+    long_enough = [(clip, speaker) for clip, speaker in zip(clips, speakers) if len(clip) / RATE > shortest]
+    if len(long_enough) < len(clips):
+        log.warning("%d of %d clean clips are %.2f s or shorter and are left out", len(clips) - len(long_enough), len(clips), shortest)
+    if not long_enough:
+        raise ValueError(f"the brouhaha model has no readable clean clip longer than {shortest:.2f} s (chunk_s + {CHUNK_MARGIN_S})")
+    clips, speakers = [c for c, _ in long_enough], [s for _, s in long_enough]
     plan = dataclasses.replace(parse_settings(augment), reverb_probability=settings["reverb_share"])
     return MixtureMaker(clips, speakers, plan, np.random.default_rng(seed), load_noise_files(plan), rooms=settings["rooms"],
                         clean_share=clean_share, max_snr_db=settings["max_snr_db"])  # fmt: skip
@@ -57,13 +64,15 @@ def write_mixtures(make: MixtureMaker, count: int, snr_range: tuple[float, float
     files = []
     for number in range(count):
         mixture = make.make(snr_range)
+        while mixture.reverberant and mixture.c50_db is None:  # a room whose C50 is undefined: no target for it
+            mixture = make.make(snr_range)
         path = folder / f"mixture-{number:05d}.wav"
         sf.write(path, mixture.samples, RATE, subtype="PCM_16")
         files.append({
             "uri": path.stem, "audio": str(path), "duration": len(mixture.samples) / RATE,
             "speech": energy_regions(make.clips[mixture.clip]),
-            "snr_db": mixture.snr_db, "c50_db": mixture.c50_db if mixture.c50_db is not None else dry_c50_db,
-            "reverberant": mixture.c50_db is not None,
+            "snr_db": mixture.snr_db, "c50_db": mixture.c50_db if mixture.reverberant else dry_c50_db,
+            "reverberant": mixture.reverberant,
         })  # fmt: skip
     return files
 

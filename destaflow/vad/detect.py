@@ -2,7 +2,7 @@
 
 With `settings["brouhaha"]` (a trained results/brouhaha folder) the same pass also gives each clip's SNR and C50.
 
-One pass of the segmentation model per clip (5 s windows, its own sliding-window aggregation). Before the
+One pass of the segmentation model per clip (its windows, pyannote's sliding-window aggregation). Before the
 windows are aggregated, each frame's per-speaker scores become two: the highest (someone speaks) and the second
 highest (two speak at once), as pyannote's voice-activity and overlapped-speech pipelines do. Each is then
 binarised with its own hysteresis thresholds (pyannote's Binarize).
