@@ -14,7 +14,6 @@ Usage: .venv/bin/python bench/level_accuracy.py [--mixtures 200] [--config confi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -23,9 +22,8 @@ import numpy as np
 import polars as pl
 import soundfile as sf
 
-from destaflow.attributes.dsp import active_span, energy_regions, frame_energy_snr
-from destaflow.augmentation.mixtures import MixtureMaker, load_clean_clips, load_noise_files
-from destaflow.augmentation.settings import parse_settings
+from destaflow.attributes.dsp import active_span, frame_energy_snr
+from destaflow.brouhaha.train import mixture_maker, write_mixtures
 from destaflow.config import augment_settings, brouhaha_sources, load_config
 from destaflow.vad import detect_voice_activity
 
@@ -33,20 +31,15 @@ RATE = 16_000
 
 
 def held_out_mixtures(config: dict, count: int, folder: Path) -> pl.DataFrame:
+    """Mixtures of the valid split's clips, written as the brouhaha model's own held-out check writes them (another seed)."""
     settings = config["attributes"]["brouhaha"]
     table = pl.concat([pl.read_parquet(f"results/corpora/{c}.parquet") for c in brouhaha_sources(config)], how="diagonal_relaxed")
     rows = table.filter(pl.col("split") == "valid").sort("id").to_dicts()
-    clips, speakers = load_clean_clips(rows)
-    plan = dataclasses.replace(parse_settings(augment_settings(config)), reverb_probability=settings["reverb_share"])
-    make = MixtureMaker(clips, speakers, plan, np.random.default_rng(12345), load_noise_files(plan), rooms=20)
-    out = []
-    for number in range(count):
-        mixture = make.make((plan.snr_db.low, plan.snr_db.high))
-        path = folder / f"mixture-{number:04d}.wav"
-        sf.write(path, mixture.samples, RATE)
-        out.append({"id": path.stem, "audio_path": str(path), "snr_db": mixture.snr_db, "c50_db": mixture.c50_db,
-                    "speech": json.dumps(energy_regions(make.clips[mixture.clip]))})  # fmt: skip
-    return pl.DataFrame(out)
+    augment = augment_settings(config)
+    make = mixture_maker(rows, augment, settings | {"rooms": 20}, seed=12345, clean_share=0.0)
+    files = write_mixtures(make, count, tuple(augment["snr_db"]), folder, settings["dry_c50_db"])
+    return pl.DataFrame([{"id": f["uri"], "audio_path": f["audio"], "snr_db": f["snr_db"], "c50_db": f["c50_db"] if f["reverberant"] else None,
+                          "speech": json.dumps(f["speech"])} for f in files])  # fmt: skip
 
 
 def frame_accuracy(regions: list[tuple[float, float]], truth: list[tuple[float, float]], duration: float) -> tuple[int, int]:
