@@ -211,6 +211,32 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tokenizer_dir, tmp_pa
     assert not parts.exists()
 
 
+def test_a_killed_run_rerun_with_another_prompt_keeps_only_new_captions(tokenizer_dir, tmp_path):
+    """Parts of a killed job are matched by (clip, caption index) only; after the prompt changed they must go."""
+    seeds = {f"clip{i:02d}": f"seed number {i}" for i in range(12)}
+    manifest = write_seed_manifest(tmp_path / "seed.parquet", seeds)
+    settings = caption_settings(batch_size=2)
+    out, quarantine = tmp_path / "captions.parquet", tmp_path / "quarantine.parquet"
+    parts = parts_folder(out)
+    script = tmp_path / "job.py"
+    script.write_text(KILLED_JOB)
+    job = subprocess.Popen([sys.executable, str(script), manifest, json.dumps(settings), tokenizer_dir, str(out), str(quarantine)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while len(list(parts.glob("part-*.parquet"))) < 2 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+    assert job.returncode == -signal.SIGKILL and len(keys(read_parts(parts, PART_COLUMNS))) >= 2
+
+    changed = settings | {"prompt": "Describe what you hear."}
+    backend = EchoBackend()
+    caption_shard([manifest], 0, 1, changed, tokenizer_dir, str(out), str(quarantine), backend=backend)
+
+    captions = pl.read_parquet(out)
+    assert captions.height == len(seeds) and len(backend.prompts) == len(seeds)  # every clip captioned again
+    assert (captions["prompt"] == "Describe what you hear.").all() and not captions["response"].str.contains("slow").any()
+
+
 # --- OpenAI-compatible backend against a flaky local server ------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 """The training rule's run folder: resumed after a kill, discarded when the run's inputs change."""
 
-import json
 from pathlib import Path
 
+from destaflow import workdir
 from destaflow.training import launch
 
 
@@ -25,14 +25,14 @@ def test_stale_run_is_discarded_and_a_finished_one_removed(tmp_path, monkeypatch
     run = tmp_path / "run"
     run.mkdir()
     (run / "checkpoint").mkdir()  # left by a killed run of the same inputs: kept for resuming
-    (run / "inputs.json").write_text(json.dumps({"settings": {"lr": 1}, "train": launch.file_digest(str(train)), "valid": launch.file_digest(str(valid))}, sort_keys=True))
+    (run / workdir.STAMP_FILE).write_text(workdir.stamp({"lr": 1}, [train, valid, "w", "l"]))
     launch.train_stage({"lr": 1}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
     assert "checkpoint" in calls[-1] and not run.exists()
     assert all((tmp_path / "out" / name).exists() for name in ("log.csv", "valid.csv", "probe.csv", "samples.jsonl", "summary.json"))
 
     run.mkdir()
     (run / "checkpoint").mkdir()  # a killed run of other settings: not resumed
-    (run / "inputs.json").write_text("{}")
+    (run / workdir.STAMP_FILE).write_text(workdir.stamp({"lr": 1}, [train, valid, "w", "l"]))
     launch.train_stage({"lr": 2}, "w", "l", str(train), str(valid), None, str(run), str(tmp_path / "out"))
     assert "checkpoint" not in calls[-1]
 

@@ -210,16 +210,23 @@ def test_one_pass_gives_the_asr_stage_transcripts_and_caches_read_as_one(data, d
         EncoderCache([data["cache"], data["cache"]])
 
 
-def test_a_killed_corpus_pass_resumes_from_its_work_folder_and_publishes_whole(data, dirs, tmp_path):
+def test_a_killed_corpus_pass_resumes_from_its_work_folder_and_publishes_whole(data, dirs, tmp_path, monkeypatch):
+    from destaflow.training import cache as cache_module
     from destaflow.training.cache import encode_corpus
 
     work, cache = tmp_path / "work", tmp_path / "cache"
     corpus = tmp_path / "corpus.parquet"
     pl.concat([pl.read_parquet(data["train"]), pl.read_parquet(data["valid"])]).write_parquet(corpus)
     outputs = [str(cache), str(tmp_path / "transcripts.parquet"), str(tmp_path / "quarantine.parquet")]
-    encode_corpus(str(corpus), dirs[0], [0, 1, 2, 3], 4, True, str(work), *outputs, clips_per_shard=4)
-    shutil.move(cache, work)  # as a killed job leaves it: shard 0 done, shard 1 missing, nothing published
-    (work / "shards" / "shard-00001.safetensors").unlink()
+
+    def killed(_):
+        raise KeyboardInterrupt  # the job dies before publishing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cache_module, "atomic_dir", killed)
+        with pytest.raises(KeyboardInterrupt):
+            encode_corpus(str(corpus), dirs[0], [0, 1, 2, 3], 4, True, str(work), *outputs, clips_per_shard=4)
+    (work / "shards" / "shard-00001.safetensors").unlink()  # as if killed earlier: shard 0 done, shard 1 missing
     done = (work / "shards" / "shard-00000.safetensors").stat().st_mtime_ns
     encode_corpus(str(corpus), dirs[0], [0, 1, 2, 3], 4, True, str(work), *outputs, clips_per_shard=4)
     assert not work.exists() and (cache / "shards" / "shard-00000.safetensors").stat().st_mtime_ns == done

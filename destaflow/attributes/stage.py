@@ -8,8 +8,6 @@ outputs are written.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -21,6 +19,7 @@ from destaflow import manifest
 from destaflow.atomic import atomic_path
 from destaflow.attributes.extract import build_extractor, complete_attribute_columns, extract_attributes
 from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
+from destaflow.workdir import open_work_dir, stamp
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def run_stage(
     chunk = settings.get("clips_per_chunk") or max(table.height, 1)
     work = Path(work_dir) if work_dir else None
     if work is not None:
-        _prepare_work_dir(work, _stamp(corpus_manifest, extractor_names, settings, model_dirs))
+        open_work_dir(work, stamp([extractor_names, settings, model_dirs], [corpus_manifest, *model_dirs.values()]))
     kept, quarantined = [], []
     for number, start in enumerate(range(0, table.height, chunk)):
         done = _finished_chunk(work, number) if work is not None else None
@@ -61,24 +60,6 @@ def run_stage(
     manifest.write(result, out_manifest, "attributes")
     if work is not None:
         shutil.rmtree(work)
-
-
-def _stamp(corpus_manifest: str, extractor_names: list[str], settings: dict, model_dirs: dict) -> str:
-    digest = hashlib.sha256(Path(corpus_manifest).read_bytes())
-    digest.update(json.dumps([extractor_names, settings, model_dirs], sort_keys=True, default=str).encode())
-    for path in sorted(model_dirs.values()):  # a table input (the voice-activity pass) may be rewritten in place
-        if Path(path).is_file():
-            digest.update(Path(path).read_bytes())
-    return digest.hexdigest()
-
-
-def _prepare_work_dir(work: Path, stamp: str) -> None:
-    stamp_file = work / "inputs.sha256"
-    if work.exists() and (not stamp_file.exists() or stamp_file.read_text() != stamp):
-        log.info("discarding %s: it was made from other inputs", work)
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    stamp_file.write_text(stamp)
 
 
 def _chunk_paths(work: Path, number: int) -> tuple[Path, Path]:

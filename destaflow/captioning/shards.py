@@ -23,6 +23,7 @@ from destaflow.quarantine import QUARANTINE_COLUMNS
 from destaflow.models.sources import model_name
 from destaflow.captioning.prompts import prompt_pool
 from destaflow.template import caption_context
+from destaflow.workdir import open_work_dir, stamp
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def caption_shard(
 ) -> None:
     """Caption this shard's items into `out_path` (and failures into `quarantine_path`); `backend` overrides the configured one."""
     items = shard_items(read_seed_clips(seed_manifests), settings["per_clip"], shard, num_shards)
-    folder = parts_folder(out_path)
+    # parts made for another prompt, LLM, decoding or seed transcript are discarded, never merged with new ones
+    folder = open_work_dir(parts_folder(out_path), stamp([settings, shard, num_shards], [*seed_manifests, llm_dir]))
     todo = items.join(read_parts(folder, PART_COLUMNS).select(KEY), on=KEY, how="anti", maintain_order="left")
     done = items.height - todo.height
     log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, done, todo.height)

@@ -44,6 +44,7 @@ from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, run_encoder
 from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine
 from destaflow.runtime import chunks
+from destaflow.workdir import STAMP_FILE, open_work_dir, stamp
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +187,14 @@ def encode_corpus(manifest: str, whisper_dir: str, tap_layers: list[int], batch_
                   transcripts_path: str, quarantine_path: str, clips_per_shard: int = 256) -> None:
     """The workflow's Whisper pass over one corpus. The cache is built in `work_dir`, which outlives a killed
     job (Snakemake empties a job's declared outputs before it starts), so the rerun resumes at the first
-    missing shard; then it is published to `cache_dir` whole."""
+    missing shard (its stamp holds the clips, the Whisper model and the settings); then it is published to
+    `cache_dir` whole."""
+    open_work_dir(work_dir, stamp([list(tap_layers), trim, clips_per_shard], [manifest, whisper_dir]))
     build_encoder_cache([manifest], whisper_dir, tap_layers, work_dir, batch_size, trim, clips_per_shard, transcripts_path, quarantine_path)
     with atomic_dir(cache_dir) as tmp:
         for item in Path(work_dir).iterdir():
-            shutil.move(str(item), tmp / item.name)
+            if item.name != STAMP_FILE:
+                shutil.move(str(item), tmp / item.name)
     shutil.rmtree(work_dir)
 
 

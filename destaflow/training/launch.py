@@ -10,7 +10,6 @@ torchrun and runs the entry module directly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 from destaflow.atomic import atomic_dir, write_text
+from destaflow.workdir import open_work_dir, stamp
 
 ENTRY = "destaflow.training.entry"
 
@@ -61,14 +61,9 @@ def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, vali
     """Train in `run_dir`, then publish the adapter and the logs into `out_dir` atomically.
 
     `run_dir` outlives a killed job, so the rerun resumes from its checkpoint. It is only reused for the same
-    run: when the settings or the training data differ, the stale run is discarded; after success it is removed.
+    run: when the settings, the training data or the models differ, the stale run is discarded; after success it is removed.
     """
-    run = Path(run_dir)
-    signature = json.dumps({"settings": settings, "train": file_digest(train), "valid": file_digest(valid)}, sort_keys=True)
-    if run.exists() and (not (run / "inputs.json").exists() or (run / "inputs.json").read_text() != signature):
-        shutil.rmtree(run)
-    run.mkdir(parents=True, exist_ok=True)
-    write_text(run / "inputs.json", signature)
+    run = open_work_dir(run_dir, stamp(settings, [train, valid, whisper_dir, llm_dir]))
     write_text(run / "settings.json", json.dumps(settings, indent=2) + "\n")
     argv = ["--settings", str(run / "settings.json"), "--whisper", whisper_dir, "--llm", llm_dir, "--train", train, "--valid", valid, "--out", str(run)]
     if cache_dirs:
@@ -80,11 +75,3 @@ def train_stage(settings: dict, whisper_dir: str, llm_dir: str, train: str, vali
             if (run / name).exists():
                 shutil.copy2(run / name, tmp / name)
     shutil.rmtree(run)
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
