@@ -82,7 +82,7 @@ rule score_benchmark:
         summary="results/evaluation/{benchmark}/{system}/scores.csv",
     params:
         judge=config["evaluation"]["judge"],
-        cache="results/evaluation/judge_cache.sqlite",
+        cache="results/evaluation/judge_cache/score_benchmark/{benchmark}-{system}.sqlite",
         max_per_instance=lambda wildcards: benchmark_settings(wildcards.benchmark)["max_per_instance"],
     log:
         "logs/score_benchmark/{benchmark}-{system}.log",
@@ -179,7 +179,7 @@ rule ifeval_report:
     params:
         reference="text_llm",
         judge=config["evaluation"]["judge"],
-        cache="results/evaluation/judge_cache.sqlite",
+        cache="results/evaluation/judge_cache/ifeval_report/{ifeval_set}.sqlite",
     log:
         "logs/ifeval_report/{ifeval_set}.log",
     conda:
@@ -240,7 +240,7 @@ rule score_chat:
         summary="results/chat/{chat_set}/{system}/scores.csv",
     params:
         judge=config["evaluation"]["judge"],
-        cache="results/evaluation/judge_cache.sqlite",
+        cache="results/evaluation/judge_cache/score_chat/{chat_set}-{system}.sqlite",
         dataset=chat_dir,
     log:
         "logs/score_chat/{chat_set}-{system}.log",

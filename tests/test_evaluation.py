@@ -464,3 +464,25 @@ def test_second_synthesizer_instances_stay_out_of_the_dimension_scores():
 
     summary = pl.DataFrame({"instance": ["SpeakerGenderRecognition_Demo", "SpeakerGenderRecognition_DemoFestival", "SpeakerVerification_VCTK"]})
     assert first_synthesizer(summary)["instance"].to_list() == ["SpeakerGenderRecognition_Demo", "SpeakerVerification_VCTK"]
+
+
+def test_a_judge_cache_locked_by_another_writer_waits_instead_of_failing(tmp_path):
+    import sqlite3
+    import threading
+
+    path = tmp_path / "cache.sqlite"
+    JudgeCache(path).close()
+    holder = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another job in the middle of its write
+    release = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    release.start()
+    with JudgeCache(path, timeout_s=30) as cache:
+        cache.put("key", "judge", "prompt@1", "Result: YES")
+        assert cache.get("key") == "Result: YES"
+    release.join()
+    holder.close()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        holder = sqlite3.connect(str(path), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        with JudgeCache(path, timeout_s=0) as cache:
+            cache.put("other", "judge", "prompt@1", "Result: NO")

@@ -8,6 +8,11 @@ import yaml
 from workflow import ROOT, planned_jobs, snakemake, write_config
 
 
+NO_WEIGHTS_LOADED = {"all", "ablations", "build_trainset", "build_instruction_set", "ablation_trainset", "training_report", "performance_report"}
+"""Rules that name a backbone or adapter folder but load no weights: targets, the tokenizer only (lengths, chat
+template), or the training logs beside an adapter."""
+
+
 def local_rules() -> set[str]:
     names = set()
     for smk in (ROOT / "rules").glob("*.smk"):
@@ -70,6 +75,20 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     assert len(jobs["score_chat"]) == 4 and "build_chat_demo" not in jobs
     assert "build_demo_benchmark" not in jobs and len(jobs["evaluation_report"]) == 1
     assert len(jobs["answer_ifeval"]) == 6 and len(jobs["ifeval_report"]) == 2  # (2 speech LMs + text LLM) x 2 sets
+
+
+def test_every_job_that_loads_a_backbone_asks_for_a_gpu(tmp_path, paper_config_on_empty_corpora):
+    """Under the paper configuration a job reading the LLM or Whisper weights (or an adapter, which loads both)
+    runs them: on CPU that is hours for an 8B model, so each must ask SLURM for a GPU and the memory to load it."""
+    result = snakemake(tmp_path, "all", "ablations", "-n", "--executor", "slurm", "-j", "8", "--workflow-profile",
+                       str(ROOT / "profiles" / "slurm"), "--configfile", str(paper_config_on_empty_corpora))  # fmt: skip
+    backbone = re.compile(r"resources/models/(llm|whisper)\b|results/(adapter|finetuned|ablations/\w+/adapter)\b")
+    loading = {rule: runs for rule, runs in planned_jobs(result.stdout, with_inputs=True).items()
+               if rule not in NO_WEIGHTS_LOADED and any(backbone.search(job["input"]) for job in runs)}  # fmt: skip
+    assert {"caption", "train_adapter", "answer_benchmark", "answer_ifeval", "ablation_caption", "train_ablation"} <= set(loading)
+    for rule, runs in loading.items():
+        for job in runs:
+            assert int(job.get("gpu", 0)) >= 1 and int(job["mem_mb"]) >= 32000, (rule, job)
 
 
 def test_missing_corpus_root_is_reported_before_any_job(tmp_path):

@@ -26,8 +26,9 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def planned_jobs(dry_run_output: str) -> dict[str, list[dict[str, str]]]:
-    """rule -> list of its planned jobs' resources, parsed from `snakemake -n` output."""
+def planned_jobs(dry_run_output: str, with_inputs: bool = False) -> dict[str, list[dict[str, str]]]:
+    """rule -> list of its planned jobs' resources, parsed from `snakemake -n` output; `with_inputs` adds the
+    job's comma-separated input paths under the key "input"."""
     jobs: dict[str, list[dict[str, str]]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", dry_run_output):
         header = re.match(r"(?:local)?rule (\w+):", block)
@@ -35,6 +36,9 @@ def planned_jobs(dry_run_output: str) -> dict[str, list[dict[str, str]]]:
             continue
         resources = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
         parsed = dict(item.split("=", 1) for item in resources.group(1).split(", ")) if resources else {}
+        if with_inputs:
+            inputs = re.search(r"^\s+input: (.*)$", block, re.MULTILINE)
+            parsed["input"] = inputs.group(1) if inputs else ""
         jobs.setdefault(header.group(1), []).append(parsed)
     return jobs
 

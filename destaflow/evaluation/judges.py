@@ -187,11 +187,13 @@ def build_judge(settings: dict[str, Any]) -> Judge | None:
 
 
 class JudgeCache:
-    """Replies on disk (SQLite, one committed row per call: a killed run keeps every reply it got)."""
+    """Replies on disk (SQLite, one committed row per call: a killed run keeps every reply it got). The workflow
+    gives each scoring job a file of its own (SQLite's locks are unreliable on a cluster's network file system);
+    should two processes share one anyway, a writer waits up to `timeout_s` for the other's lock."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout_s: float = 120.0) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path))
+        self.db = sqlite3.connect(str(path), timeout=timeout_s)
         self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, judge TEXT, prompt_id TEXT, reply TEXT)")
 
     @staticmethod
