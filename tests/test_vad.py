@@ -4,6 +4,7 @@ pyannote's API, loaded and run in the same pass."""
 
 import json
 import statistics
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -149,6 +150,37 @@ def test_brouhaha_trains_with_pyannote_and_scores_held_out_mixtures(tiny_brouhah
     assert metrics["held_out"] == "valid" and metrics["held_out_mixtures"] == 4 and metrics["steps"] == 3
     assert 0 <= metrics["snr_within_3db"] <= 1 and 0 <= metrics["vad_frame_accuracy"] <= 1
     assert not (root / "work").exists()  # the mixtures are removed once the model is saved
+
+
+IN_PYANNOTE_ENV = """
+import sys
+import numpy as np
+from destaflow.brouhaha.model import LogBands
+from destaflow.brouhaha.predict import Predictor
+from destaflow.brouhaha.train import build_model
+
+predictor = Predictor.from_checkpoint(sys.argv[1])
+assert isinstance(predictor.inference.model.sincnet, LogBands), type(predictor.inference.model.sincnet)
+short = (np.random.default_rng(0).standard_normal(8000) * 0.1).astype(np.float32)  # 0.5 s: under the 1 s chunk
+times, outputs = predictor(short)
+assert outputs.shape == (len(times), 3) and 0.4 < times[-1] < 0.5, times
+sincnet = build_model({"hidden": 8, "frontend": "sincnet"})
+assert sincnet.hparams["frontend"] == "sincnet" and sincnet.hparams["lstm"]["monolithic"] is True, dict(sincnet.hparams)
+print("ok")
+"""
+
+
+def test_brouhaha_front_end_is_saved_and_a_short_clip_runs_whole(tiny_brouhaha):
+    """The checkpoint rebuilds the front end it was trained with (a SincNet in its place would not load the
+    weights), PyanNet's own defaults survive in the saved hyper-parameters, and a clip shorter than a training
+    chunk is run in one pass, not padded with silence (which would read as a clean clip)."""
+    import subprocess
+
+    root, _ = tiny_brouhaha
+    ckpt = root / "model" / "brouhaha.ckpt"
+    done = subprocess.run([str(pyannote_python()), "-P", "-c", IN_PYANNOTE_ENV, str(ckpt)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
 def test_brouhaha_checkpoint_loads_and_feeds_c50(tiny_brouhaha):

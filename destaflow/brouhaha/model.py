@@ -2,7 +2,8 @@
 
 brouhaha (Lavechin et al., 2023) is a PyanNet whose frames each give three outputs: speech activity, SNR and
 C50. Here: `BrouhahaNet` is pyannote's PyanNet with a three-wide head (sigmoid on speech, linear SNR and C50 in
-tens of dB); `BrouhahaTask` is pyannote's voice-activity task whose chunks also carry the mixture's SNR and C50 on
+tens of dB) and, by default, log band energies (`LogBands`) in place of its SincNet front end: 7x cheaper a step
+on CPU, and SNR within 3 dB went from 37 % to 70 % of held-out mixtures (README); `BrouhahaTask` is pyannote's voice-activity task whose chunks also carry the mixture's SNR and C50 on
 every frame, trained with binary cross-entropy on speech plus a smooth L1 on SNR (speech frames only: SNR is
 a property of the speech) and on C50. `MixtureProtocol` hands pyannote the mixtures as a pyannote.database
 protocol.
@@ -19,6 +20,12 @@ import torch.nn.functional as F
 from pyannote.audio.core.task import Problem, Resolution, Specifications
 from pyannote.audio.models.segmentation import PyanNet
 from pyannote.audio.tasks import VoiceActivityDetection
+from pyannote.audio.utils.params import merge_dict
+from pyannote.audio.utils.receptive_field import (
+    multi_conv_num_frames,
+    multi_conv_receptive_field_center,
+    multi_conv_receptive_field_size,
+)
 from pyannote.core import Annotation, Segment, SlidingWindowFeature, Timeline
 from pyannote.database.protocol import SpeakerDiarizationProtocol
 from torch import nn
@@ -36,7 +43,58 @@ class SpeechSigmoid(nn.Module):
         return torch.cat([x[..., :1].sigmoid(), x[..., 1:]], dim=-1)
 
 
+class LogBands(nn.Module):
+    """A SincNet replacement: log band energies of 32 ms frames (16 ms hop), in dB minus the chunk's median (the
+    level does not matter), 46 log-spaced bands through one convolution to SincNet's 60 features. The noise floor
+    sits in plain sight in these features; SincNet has to learn its filters first."""
+
+    N_FFT, HOP, FEATURES = 512, 256, 60
+
+    def __init__(self, bands: int = 64) -> None:
+        super().__init__()
+        edges = np.unique(np.round(np.geomspace(1, self.N_FFT // 2 + 1, bands + 1)).astype(int))
+        summing = torch.zeros(self.N_FFT // 2 + 1, len(edges) - 1)
+        for band, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+            summing[low:high, band] = 1.0
+        self.register_buffer("summing", summing, persistent=False)
+        self.register_buffer("window", torch.hann_window(self.N_FFT), persistent=False)
+        self.conv = nn.Conv1d(len(edges) - 1, self.FEATURES, 5, padding=2)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, samples) -> (batch, 60, frames)"""
+        power = torch.stft(waveforms[:, 0], self.N_FFT, self.HOP, window=self.window, center=False, return_complex=True).abs().pow(2)
+        db = 10 * torch.log10(torch.einsum("bft,fk->bkt", power, self.summing) + 1e-10)
+        db = (db - db.flatten(1).median(-1).values[:, None, None]) / 20
+        return F.leaky_relu(self.conv(db))
+
+    def _frames(self) -> dict[str, list[int]]:
+        return {"kernel_size": [self.N_FFT], "stride": [self.HOP], "padding": [0], "dilation": [1]}
+
+    def num_frames(self, num_samples: int) -> int:
+        return multi_conv_num_frames(num_samples, **self._frames())
+
+    def receptive_field_size(self, num_frames: int = 1) -> int:
+        return multi_conv_receptive_field_size(num_frames, **self._frames())
+
+    def receptive_field_center(self, frame: int = 0) -> int:
+        return multi_conv_receptive_field_center(frame, **self._frames())
+
+
 class BrouhahaNet(PyanNet):
+    """PyanNet, its SincNet front end replaced by `LogBands` when `frontend` says so."""
+
+    def __init__(self, frontend: str = "sincnet", sincnet: dict | None = None, lstm: dict | None = None, linear: dict | None = None,
+                 sample_rate: int = RATE, num_channels: int = 1, task=None) -> None:  # fmt: skip
+        # Lightning saves the arguments of every __init__ in the chain, this one's last: they must carry PyanNet's defaults
+        sincnet, lstm = merge_dict(self.SINCNET_DEFAULTS, sincnet), merge_dict(self.LSTM_DEFAULTS, lstm)
+        linear = merge_dict(self.LINEAR_DEFAULTS, linear)
+        super().__init__(sincnet, lstm, linear, sample_rate, num_channels, task)
+        self.save_hyperparameters("frontend")  # Model.from_pretrained rebuilds the same front end
+        if frontend == "logbands":
+            self.sincnet = LogBands()
+        elif frontend != "sincnet":
+            raise ValueError(f"unknown brouhaha front end {frontend!r} (sincnet or logbands)")
+
     def default_activation(self) -> nn.Module:
         return SpeechSigmoid()
 

@@ -29,10 +29,17 @@ class Predictor:
 
     def __call__(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(frame centre times in seconds, (frames, 3) outputs) of a 16 kHz mono clip, cut to the clip."""
-        scores = self.inference({"waveform": torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None], "sample_rate": RATE})
-        times = np.array([scores.sliding_window[i].middle for i in range(len(scores.data))])
+        waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
+        if len(samples) <= self.inference.duration * RATE:  # one pass over the whole clip: pyannote would pad it with silence
+            with torch.inference_mode():
+                data = self.inference.model(waveform[None])[0].numpy()
+            frames = self.inference.model.receptive_field
+        else:
+            scores = self.inference({"waveform": waveform, "sample_rate": RATE})
+            data, frames = scores.data, scores.sliding_window
+        times = np.array([frames[i].middle for i in range(len(data))])
         inside = times < len(samples) / RATE
-        return times[inside], scores.data[inside]
+        return times[inside], data[inside]
 
     def levels(self, samples: np.ndarray) -> dict[str, float | None]:
         return clip_levels(self(samples)[1])

@@ -101,7 +101,7 @@ def build_model(settings: dict[str, Any]):
     from destaflow.brouhaha.model import BrouhahaNet
 
     width = settings["hidden"]
-    return BrouhahaNet(lstm={"hidden_size": width, "num_layers": 2, "bidirectional": True}, linear={"hidden_size": width, "num_layers": 2})
+    return BrouhahaNet(frontend=settings["frontend"], lstm={"hidden_size": width, "num_layers": 2, "bidirectional": True}, linear={"hidden_size": width, "num_layers": 2})
 
 
 def train(manifests: list[str], augment: dict[str, Any], settings: dict[str, Any], out_dir: str, work_dir: str) -> dict[str, Any]:
@@ -118,8 +118,8 @@ def train(manifests: list[str], augment: dict[str, Any], settings: dict[str, Any
     snr_range = tuple(settings["snr_db"])
     make = mixture_maker(rows["train"], augment, settings, settings["seed"], settings["clean_share"])
     files = write_mixtures(make, settings["mixtures"], snr_range, work / "train", settings["dry_c50_db"])
+    log.info("%d training mixtures of %d clean clips in %s", len(files), len(make.clips), work / "train")
     del make
-    log.info("%d training mixtures of %d clean clips in %s", len(files), len(rows["train"]), work / "train")
     levels = {file["audio"]: (file["snr_db"], file["c50_db"]) for file in files}
     model = build_model(settings)
     model.task = BrouhahaTask(MixtureProtocol(files), levels, duration=settings["chunk_s"], batch_size=settings["batch_size"], num_workers=0, cache=str(work / "task.npz"))
