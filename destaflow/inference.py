@@ -51,7 +51,7 @@ from destaflow.models.adapter import (
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.models.whisper_taps import frames_for_duration
 from destaflow.runtime import chunks, quiet_loading, torch_device
-from destaflow.template import AUDIO_LOCATOR, render
+from destaflow.template import AUDIO_LOCATOR
 
 WHISPER_BATCH = 16  # transcription windows per Whisper call
 TEXT_ROLES = ("system", "user", "assistant")
@@ -269,36 +269,6 @@ class DestaModel:
 
     # ---- text ------------------------------------------------------------------------------------------
 
-    def encode_conversation(self, messages: Sequence[dict[str, str]]) -> tuple[list[int], list[bool]]:
-        """Token ids and audio-slot flags of a transcript-filled conversation, up to the assistant header."""
-        lm = self.speech_lm
-        pieces = render(lm.tokenizer, list(messages)).split(AUDIO_LOCATOR)
-        expected = sum(m["role"] == "audio" for m in messages)
-        if len(pieces) != expected + 1:
-            raise ValueError(f"expected {expected} audio locators in the prompt, found {len(pieces) - 1}")
-        input_ids = lm.tokenizer(pieces[0], add_special_tokens=False).input_ids
-        audio_slots = [False] * len(input_ids)
-        for piece in pieces[1:]:
-            piece_ids = lm.tokenizer(piece, add_special_tokens=False).input_ids
-            input_ids += [lm.pad_id] * lm.num_audio_slots + piece_ids
-            audio_slots += [True] * lm.num_audio_slots + [False] * len(piece_ids)
-        return input_ids, audio_slots
-
-    def left_padded(self, encoded: Sequence[tuple[list[int], list[bool]]]) -> dict[str, Tensor]:
-        """The batch layout of SpeechLM.build_inputs for generation (left padding)."""
-        length = max(len(ids) for ids, _ in encoded)
-
-        def pad(rows: list[list], value: Any) -> Tensor:
-            return torch.tensor([[value] * (length - len(row)) + row for row in rows])
-
-        slots = pad([flags for _, flags in encoded], False)
-        return {
-            "input_ids": pad([ids for ids, _ in encoded], self.speech_lm.pad_id),
-            "attention_mask": pad([[1] * len(ids) for ids, _ in encoded], 0),
-            "audio_slots": slots,
-            "num_audios": slots.sum(dim=1) // self.speech_lm.num_audio_slots,
-        }
-
     # ---- chatting --------------------------------------------------------------------------------------
 
     def prepare(self, conversations: Sequence[Sequence[Message]]) -> PreparedBatch:
@@ -314,8 +284,9 @@ class DestaModel:
         for clips in per_conversation:
             transcriptions.append(flat_transcripts[start : start + len(clips)])
             start += len(clips)
-        encoded = [self.encode_conversation(with_transcripts(m, t)) for m, t in zip(conversations, transcriptions)]
-        return PreparedBatch(self.left_padded(encoded), audio_embeds, transcriptions)
+        processor = self.speech_lm.conversations
+        encoded = [processor.encode(with_transcripts(m, t)) for m, t in zip(conversations, transcriptions)]
+        return PreparedBatch(processor.batch(encoded, padding_side="left"), audio_embeds, transcriptions)
 
     def batch_chat(
         self,

@@ -1,12 +1,15 @@
 """The one prompt layout shared by captioning and training (DeSTA2's template, any chat backbone).
 
-A conversation is [system?] + an `audio` turn + a user turn. When captioning, the audio turn carries the
-seed transcript; when training or chatting, it carries AUDIO_LOCATOR (where the connector's embeddings are
-spliced in) followed by the Whisper transcription. The backbone's own chat template renders it, so the LLM
-sees the same context shape in both phases.
+A conversation is [system?] + an `audio` turn per clip + a user turn. When captioning, the audio turn carries
+the seed transcript; when training or chatting, it carries AUDIO_LOCATOR (where the connector's embeddings are
+spliced in) followed by the Whisper transcription; in the cascades, the transcription alone. The backbone's
+own chat template renders it, so the LLM sees the same context shape in every phase. Token ids and audio slots
+are made from it in destaflow.conversation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 AUDIO_LOCATOR = "<|audio_features|>"
 CAPTION_PROMPT = "What can you hear from the audio?"
@@ -15,9 +18,10 @@ AUDIO_TURN_HEADER = "Audio clip:\n"
 the turn becomes a user turn that still tells the LLM it is hearing a clip, as Llama 3's `audio` header does."""
 
 
-def conversation(audio_text: str, user: str, system: str | None = None, audio_role: str = "audio") -> list[dict[str, str]]:
+def conversation(audio_texts: str | Sequence[str], user: str, system: str | None = None) -> list[dict[str, str]]:
+    """[system?] + one audio turn per text (none for a text-only LLM) + the user turn."""
     messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": audio_role, "content": audio_text})
+    messages += [{"role": "audio", "content": text} for text in ([audio_texts] if isinstance(audio_texts, str) else audio_texts)]
     messages.append({"role": "user", "content": user})
     return messages
 
@@ -40,8 +44,3 @@ def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: boo
 def caption_context(tokenizer, seed_transcript: str, prompt: str = CAPTION_PROMPT, system: str | None = None) -> str:
     """The captioning prompt: the seed transcript stands where the audio will be."""
     return render(tokenizer, conversation(seed_transcript, prompt, system))
-
-
-def audio_context(tokenizer, transcription: str, user: str, system: str | None = None) -> str:
-    """The training/inference prompt: locator (embeddings) + transcription in the audio turn."""
-    return render(tokenizer, conversation(AUDIO_LOCATOR + transcription, user, system))

@@ -14,6 +14,7 @@ from destaflow.audio import TARGET_RATE, AudioError, load_audio
 from destaflow.cli import main
 from destaflow.inference import Clip, DestaModel, LongAudioWarning
 from destaflow.models.adapter import CONFIG_FILE, WEIGHTS_FILE, AdapterError, load_adapter_config, save_adapter
+from destaflow.conversation import IGNORE
 from destaflow.models.speech_lm import SpeechLM
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
@@ -143,6 +144,12 @@ def test_single_turn_conversations_are_encoded_like_training(desta, clips):
         for key in ("input_ids", "audio_slots"):
             assert torch.equal(prepared.batch[key][b][real], reference[key][0]), key
         assert prepared.batch["num_audios"][b] == reference["num_audios"][0]
+        # training's tensors for the same conversation: the same prompt, then the labelled target
+        training = desta.speech_lm.build_inputs(prepared.transcriptions[b : b + 1], [QUESTION], ["A woman speaks."], system=system)
+        prompt = int(real.sum())
+        for key in ("input_ids", "audio_slots"):
+            assert torch.equal(training[key][0][:prompt], prepared.batch[key][b][real]), key
+        assert (training["labels"][0][:prompt] == IGNORE).all() and (training["labels"][0][prompt:] != IGNORE).all()
 
 
 def test_earlier_turns_stay_in_order(desta, clips):

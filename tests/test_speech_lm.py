@@ -3,9 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from destaflow.models.speech_lm import IGNORE, SpeechLM, audio_turns_context
+from destaflow.models.speech_lm import IGNORE, SpeechLM
 from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
-from destaflow.template import audio_context
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
@@ -53,7 +52,6 @@ def test_taps_are_outputs_of_0_indexed_encoder_layers(model, features):
 def test_labels_cover_exactly_the_target_and_its_end_of_turn(model):
     tokenizer = model.tokenizer
     assert tokenizer.convert_ids_to_tokens(model.end_of_turn_id) == "<|im_end|>"
-    assert audio_turns_context(tokenizer, ["hello"], USER) == audio_context(tokenizer, "hello", USER)
     targets = ["A man says hello.", "Two clips: a greeting and a farewell."]
     batch = model.build_inputs(["hello there", ["hi", "bye now"]], [USER, USER], targets)
     assert batch["num_audios"].tolist() == [1, 2] and batch["num_truncated"] == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from destaflow.template import AUDIO_LOCATOR, AUDIO_TURN_HEADER, audio_context, caption_context, conversation, render
+from destaflow.template import AUDIO_LOCATOR, AUDIO_TURN_HEADER, caption_context, conversation, render
 
 # A ChatML template that renders any role (SmolLM2's), and one that keeps only the roles it knows (Qwen2.5's).
 ANY_ROLE = (
@@ -26,14 +26,14 @@ def tokenizer_with(template: str):
 
 
 def test_an_audio_role_renders_as_its_own_turn():
-    text = audio_context(tokenizer_with(ANY_ROLE), "hello world", "What can you hear from the audio?")
+    text = render(tokenizer_with(ANY_ROLE), conversation(AUDIO_LOCATOR + "hello world", "What can you hear from the audio?"))
     assert f"<|im_start|>audio\n{AUDIO_LOCATOR}hello world<|im_end|>" in text
     assert AUDIO_TURN_HEADER not in text
 
 
 def test_a_template_without_audio_role_gets_a_framed_user_turn():
     tokenizer = tokenizer_with(KNOWN_ROLES)
-    text = audio_context(tokenizer, "hello world", "What can you hear from the audio?", system="Focus on the audio.")
+    text = render(tokenizer, conversation(AUDIO_LOCATOR + "hello world", "What can you hear from the audio?", system="Focus on the audio."))
     assert text == (
         "<|im_start|>system\nFocus on the audio.<|im_end|>\n"
         f"<|im_start|>user\n{AUDIO_TURN_HEADER}{AUDIO_LOCATOR}hello world<|im_end|>\n"

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from destaflow.audio import TARGET_RATE, AudioError
 from destaflow.evaluation.dynamic_superb import Item, input_keys, model_inputs
 from destaflow.runtime import chunks
-from destaflow.template import render
+from destaflow.template import conversation, render
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,7 @@ def transcripts_of(items: Sequence[Item], two_audio: str, whisper_dir: str, batc
 
 def cascade_prompt(tokenizer, instruction: str, transcripts: list[str] | None) -> str:
     """The training template with each audio turn carrying text only; no audio turn for the text-only LLM."""
-    turns = [{"role": "audio", "content": text or "(no speech recognised)"} for text in transcripts or []]
-    return render(tokenizer, turns + [{"role": "user", "content": instruction}])
+    return render(tokenizer, conversation([text or "(no speech recognised)" for text in transcripts or []], instruction))
 
 
 def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_tokens: int, llm_settings: dict | None = None) -> list[str | None]:

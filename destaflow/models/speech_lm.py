@@ -1,18 +1,13 @@
 """The speech LM: frozen Whisper (taps + transcript) -> trainable connector -> frozen chat LLM.
 
-A conversation is rendered with the LLM's own chat template (destaflow.template); each AUDIO_LOCATOR in it
-becomes 64 audio slots whose input embeddings are the connector's outputs for that clip:
-
-    [context before locator] [64 audio slots] [transcription, user turn, assistant header] [target <eot>]
-
-Only the target tokens and the closing end-of-turn token are labelled. The backbones never train and never
-run dropout; gradients still flow *through* the frozen LLM into the connector.
+A conversation becomes token ids with audio slots in destaflow.conversation (the one processor training and
+inference share); the slots' input embeddings are the connector's outputs for each clip. The backbones never
+train and never run dropout; gradients still flow *through* the frozen LLM into the connector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,9 +18,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditio
 from destaflow.asr import greedy_transcripts
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
 from destaflow.models.whisper_taps import run_encoder, tap_encoder, trim_to_frames
-from destaflow.template import AUDIO_LOCATOR, conversation, render
-
-IGNORE = -100  # label of positions that carry no loss
+from destaflow.conversation import IGNORE, ConversationProcessor, EncodedConversation
+from destaflow.template import AUDIO_LOCATOR, conversation
 
 
 def end_of_turn_id(tokenizer) -> int:
@@ -37,21 +31,6 @@ def end_of_turn_id(tokenizer) -> int:
     special = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
     suffix_ids = tokenizer(suffix, add_special_tokens=False).input_ids
     return next((i for i in suffix_ids if i in special), tokenizer.eos_token_id)
-
-
-def audio_turns_context(tokenizer, transcriptions: Sequence[str], user: str, system: str | None = None) -> str:
-    """template.audio_context with one audio turn (locator + transcription) per clip; one clip renders identically."""
-    messages = conversation(AUDIO_LOCATOR + transcriptions[0], user, system)
-    messages[-1:-1] = [{"role": "audio", "content": AUDIO_LOCATOR + text} for text in transcriptions[1:]]
-    return render(tokenizer, messages)
-
-
-@dataclass
-class EncodedSample:
-    input_ids: list[int]
-    labels: list[int]
-    audio_slots: list[bool]
-    truncated: bool
 
 
 class SpeechLM(nn.Module):
@@ -101,6 +80,11 @@ class SpeechLM(nn.Module):
     def num_audio_slots(self) -> int:
         return self.connector.config.num_queries
 
+    @property
+    def conversations(self) -> ConversationProcessor:
+        """Conversations -> tensors for this LLM and connector (a loaded adapter may replace the connector)."""
+        return ConversationProcessor(self.tokenizer, self.num_audio_slots, self.pad_id, self.end_of_turn_id)
+
     # ---- audio side -------------------------------------------------------------------------------------
 
     def tap(self, input_features: Tensor, frames: Sequence[int] | None = None) -> tuple[Tensor, Tensor | None]:
@@ -126,9 +110,6 @@ class SpeechLM(nn.Module):
 
     # ---- text side --------------------------------------------------------------------------------------
 
-    def _tokens(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
-
     def encode_sample(
         self,
         transcriptions: Sequence[str],
@@ -136,27 +117,9 @@ class SpeechLM(nn.Module):
         target: str | None = None,
         system: str | None = None,
         max_tokens: int | None = None,
-    ) -> EncodedSample:
-        """One conversation as token ids with audio slots; the cap cuts the target from its end, never the context."""
-        pieces = audio_turns_context(self.tokenizer, transcriptions, user, system).split(AUDIO_LOCATOR)
-        if len(pieces) != len(transcriptions) + 1:
-            raise ValueError(f"expected {len(transcriptions)} audio locators in the prompt, found {len(pieces) - 1}")
-        input_ids: list[int] = self._tokens(pieces[0])
-        audio_slots = [False] * len(input_ids)
-        for piece in pieces[1:]:
-            piece_ids = self._tokens(piece)
-            input_ids += [self.pad_id] * self.num_audio_slots + piece_ids
-            audio_slots += [True] * self.num_audio_slots + [False] * len(piece_ids)
-        labels = [IGNORE] * len(input_ids)
-        truncated = False
-        if target is not None:
-            target_ids = self._tokens(target) + [self.end_of_turn_id]
-            if max_tokens is not None and len(input_ids) + len(target_ids) > max_tokens:
-                target_ids, truncated = target_ids[: max(0, max_tokens - len(input_ids))], True
-            input_ids += target_ids
-            labels += target_ids
-            audio_slots += [False] * len(target_ids)
-        return EncodedSample(input_ids, labels, audio_slots, truncated)
+    ) -> EncodedConversation:
+        """One conversation of the workflow's template: an audio turn per clip (locator + transcription), the user turn."""
+        return self.conversations.encode(conversation([AUDIO_LOCATOR + text for text in transcriptions], user, system), target, max_tokens)
 
     def build_inputs(
         self,
@@ -167,38 +130,13 @@ class SpeechLM(nn.Module):
         max_tokens: int | None = None,
         padding_side: str | None = None,
     ) -> dict[str, Tensor | int]:
-        """A padded batch; transcriptions[b] is one clip's transcript or a list, one audio turn per clip.
-
-        Padding is right for training (targets given) and left for generation unless `padding_side` says.
-        Keys: input_ids, attention_mask, audio_slots (bool), num_audios, labels (with targets), num_truncated.
-        """
-        padding_side = padding_side or ("right" if targets is not None else "left")
-        samples = [
-            self.encode_sample(
-                [clips] if isinstance(clips, str) else list(clips),
-                user,
-                targets[b] if targets is not None else None,
-                system,
-                max_tokens,
-            )
+        """A padded batch (destaflow.conversation); transcriptions[b] is one clip's transcript or a list, one audio
+        turn per clip. Padding is right for training (targets given) and left for generation unless `padding_side` says."""
+        encoded = [
+            self.encode_sample([clips] if isinstance(clips, str) else list(clips), user, targets[b] if targets is not None else None, system, max_tokens)
             for b, (clips, user) in enumerate(zip(transcriptions, users, strict=True))
         ]
-        length = max(len(s.input_ids) for s in samples)
-
-        def pad(rows: list[list], value) -> Tensor:
-            fill = [[value] * (length - len(row)) for row in rows]
-            return torch.tensor([f + row if padding_side == "left" else row + f for row, f in zip(rows, fill)])
-
-        batch: dict[str, Tensor | int] = {
-            "input_ids": pad([s.input_ids for s in samples], self.pad_id),
-            "attention_mask": pad([[1] * len(s.input_ids) for s in samples], 0),
-            "audio_slots": pad([s.audio_slots for s in samples], False),
-            "num_audios": torch.tensor([sum(s.audio_slots) // self.num_audio_slots for s in samples]),
-            "num_truncated": sum(s.truncated for s in samples),
-        }
-        if targets is not None:
-            batch["labels"] = pad([s.labels for s in samples], IGNORE)
-        return batch
+        return self.conversations.batch(encoded, padding_side or ("right" if targets is not None else "left"))
 
     def splice(self, batch: dict, audio_embeds: Tensor) -> Tensor:
         """LLM input embeddings with audio_embeds (N, Q, D) in the slots: sample 0's clips in order, then sample 1's..."""
