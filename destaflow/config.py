@@ -7,6 +7,7 @@ Errors come back as one line that names the offending key and what is allowed, e
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,16 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
         raise ConfigError(_one_line(jsonschema.exceptions.best_match(errors)))
     _check_demo(config)
     return config
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return validate_config({})
+
+
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's defaults of one top-level section (a copy): the one place a library default is declared."""
+    return copy.deepcopy(_defaults()[section])
 
 
 def _check_demo(config: dict[str, Any]) -> None:

@@ -114,5 +114,5 @@ def finetune_settings(adapter_settings: dict, finetune: dict, caption_adapter: s
     from_captions = finetune.get("init_from_captions", True)
     if from_captions and not caption_adapter:
         raise ValueError("init_from_captions: true needs the caption-trained adapter")
-    lora = LORA_DEFAULTS | {"enabled": True} | finetune.get("lora", {})
+    lora = LORA_DEFAULTS | finetune.get("lora", {})
     return adapter_settings | finetune.get("train", {}) | {"lora": lora, "init_adapter": caption_adapter if from_captions else None}

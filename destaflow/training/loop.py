@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from destaflow.config import schema_defaults
 from destaflow.atomic import atomic_path, write_text
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.runtime import chunks, quiet_loading
@@ -63,32 +64,12 @@ from destaflow.training.lora import (
 
 log = logging.getLogger(__name__)
 
-TRAIN_DEFAULTS = {
-    "epochs": 3,
-    "global_batch": 4,
-    "micro_batch": 4,
-    "lr": 1.0e-4,
-    "betas": [0.9, 0.98],
-    "weight_decay": 0.01,
-    "warmup_steps": 20,
-    "schedule": "cosine",
-    "min_lr": 0.0,
-    "grad_clip": 1.0,
-    "seed": 42,
-    "max_tokens": 200,
-    "cache": True,
-    "trim": True,
-    "log_every": 10,
-    "checkpoint_every": 200,
-    "eval_samples": 4,
-    "probe_clips": 32,
-    "sample_tokens": 64,
-    "valid_limit": None,
-    "threads": None,
+CONNECTOR_KEYS = ("num_queries", "tap_layers", "qformer_layers", "num_heads", "ffn_dim", "dropout")
+TRAIN_DEFAULTS = {key: value for key, value in schema_defaults("train").items() if key not in CONNECTOR_KEYS} | {
     "lora": None,  # the finetuning stage's LoRA on the LLM (destaflow.training.lora)
     "init_adapter": None,  # the finetuning stage's starting connector: an adapter folder
 }
-CONNECTOR_KEYS = ("num_queries", "tap_layers", "qformer_layers", "num_heads", "ffn_dim", "dropout")
+"""The `train` section's defaults as the schema declares them, plus what only the finetuning stage sets."""
 # Settings a saved state depends on: resuming under different ones would not continue the same run.
 RESUME_KEYS = (
     "epochs", "global_batch", "lr", "betas", "weight_decay", "warmup_steps", "schedule", "min_lr", "grad_clip",

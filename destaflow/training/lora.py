@@ -22,13 +22,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from destaflow.config import schema_defaults
 from destaflow.models.adapter import load_adapter_config, load_connector
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.training.distributed import Env
 
 log = logging.getLogger(__name__)
 
-LORA_DEFAULTS = {"enabled": False, "rank": 8, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj", "k_proj", "v_proj"]}
+LORA_DEFAULTS = schema_defaults("finetune")["lora"]
 # Connector fields that shape no weight: an adapter trained under other values still fits.
 WEIGHTLESS_CONNECTOR_FIELDS = ("dropout", "attn_implementation")
 
