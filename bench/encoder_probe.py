@@ -25,7 +25,7 @@ from destaflow.evaluation.probe import PROBES, probe_labels
 from destaflow.evaluation.scoring import wilson
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, run_encoder, tap_layers_for
-from destaflow.training.cache import log_mels
+from destaflow.models.whisper_taps import log_mels
 
 
 def pooled_taps(whisper_dir: str, clips: list[dict], batch_size: int = 8) -> torch.Tensor:

@@ -49,7 +49,7 @@ from destaflow.models.adapter import (
     load_connector,
 )
 from destaflow.models.speech_lm import SpeechLM
-from destaflow.models.whisper_taps import frames_for_duration
+from destaflow.models.whisper_taps import frames_for_duration, log_mels
 from destaflow.runtime import chunks, quiet_loading, torch_device
 from destaflow.template import AUDIO_LOCATOR
 
@@ -119,11 +119,6 @@ def clip_from_content(content: Any, number: int) -> Clip:
     if isinstance(content, Tensor):
         content = content.detach().cpu().numpy()
     return Clip(audio_from_array(content, TARGET_RATE, name), name)
-
-
-def log_mel_features(feature_extractor: WhisperFeatureExtractor, clips: Sequence[np.ndarray]) -> Tensor:
-    """Whisper log-mels (B, mels, 3000), every clip zero-padded to the 30 s window."""
-    return feature_extractor(list(clips), sampling_rate=TARGET_RATE, return_tensors="pt").input_features
 
 
 def _warn_if_cut(clip: Clip, seconds_cut: float, num_windows: int) -> None:
@@ -238,7 +233,7 @@ class DestaModel:
             _warn_if_cut(clip, seconds_cut, len(pieces))
             heads.append(head)
         frames = [frames_for_duration(len(head) / TARGET_RATE) for head in heads]
-        tapped, frame_mask, encoded = self.speech_lm.tap_and_encode(log_mel_features(self.feature_extractor, heads), frames)
+        tapped, frame_mask, encoded = self.speech_lm.tap_and_encode(log_mels(self.feature_extractor, heads), frames)
         return self.speech_lm.audio_embeddings(tapped, frame_mask), self.transcripts([clip.samples for clip in clips], encoded)
 
     def transcripts(self, audios: Sequence[np.ndarray], encoded: Tensor) -> list[str]:

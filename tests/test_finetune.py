@@ -16,7 +16,8 @@ from destaflow.finetune import balance_labels, build_instruction_set, cap_per_ta
 from destaflow.models.adapter import load_adapter_config, save_adapter
 from destaflow.trainset import TRAINSET_COLUMNS
 from destaflow.training.cache import EncoderCache
-from destaflow.training.checkpoint import load_adapter, load_state
+from destaflow.inference import DestaModel
+from destaflow.training.checkpoint import load_state
 from destaflow.training.data import TapSource, read_examples
 from destaflow.training.distributed import Env, close_distributed, init_distributed
 from destaflow.training.lora import average_lora_gradients, trainable_parameters
@@ -153,7 +154,6 @@ def frozen_parameters(model) -> dict[str, torch.Tensor]:
 def test_lora_trains_only_the_connector_and_qkv_lora_and_reloads_for_inference(data, dirs, tmp_path):
     from transformers import WhisperFeatureExtractor
 
-    from destaflow.inference import DestaModel
 
     settings = resolve_settings(SMALL | {"dropout": 0.0, "lora": LORA, "lr": 1e-2})
     model = build_model(settings, *dirs, Env())
@@ -184,7 +184,7 @@ def test_lora_trains_only_the_connector_and_qkv_lora_and_reloads_for_inference(d
     q_base = frozen["llm.base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"]
     q_merged = loaded.speech_lm.llm.model.layers[0].self_attn.q_proj.weight
     assert not torch.equal(q_merged, q_base)  # the LoRA was merged in, and it is not zero
-    torch.testing.assert_close(load_adapter(adapter).llm.model.layers[0].self_attn.q_proj.weight, q_merged)
+    torch.testing.assert_close(DestaModel.from_pretrained(adapter).speech_lm.llm.model.layers[0].self_attn.q_proj.weight, q_merged)
 
 
 def run(data, dirs, out, settings, train="train4", **kwargs) -> dict:

@@ -20,9 +20,11 @@ from conftest import require_espeak
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
 from destaflow.training import loop
-from destaflow.training.cache import EncoderCache, build_encoder_cache, log_mels
+from destaflow.models.whisper_taps import log_mels
+from destaflow.training.cache import EncoderCache, build_encoder_cache
 from destaflow.models.adapter import load_adapter_config as read_adapter_config
-from destaflow.training.checkpoint import load_adapter, load_state
+from destaflow.inference import DestaModel
+from destaflow.training.checkpoint import load_state
 from destaflow.training.data import TapSource, full_window_mask, read_examples, text_batch
 from destaflow.training.distributed import Env
 from destaflow.training.loop import (
@@ -361,7 +363,7 @@ def test_loss_falls_on_four_clips_and_the_adapter_reloads(data, dirs, tmp_path, 
     config = read_adapter_config(out / "adapter")
     assert config["connector"]["num_queries"] == 8 and config["connector"]["tap_layers"] == [0, 1, 2, 3]
     assert (config["whisper_name"], config["llm_name"]) == (model_name(dirs[0]), model_name(dirs[1]))
-    reloaded = load_adapter(out / "adapter").eval()
+    reloaded = DestaModel.from_pretrained(out / "adapter").speech_lm
     taps = TapSource(reloaded, EncoderCache(data["cache"]), trim=True)
     valid_loss, _, _ = validation_loss(reloaded, read_examples(data["valid"]), taps, resolve_settings(SMALL | settings), Env())
     assert valid_loss == pytest.approx(valid["valid_loss"].item(), abs=1e-5)

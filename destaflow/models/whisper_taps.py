@@ -12,8 +12,12 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from transformers import WhisperFeatureExtractor
+
+from destaflow.audio import TARGET_RATE
 
 FRAME_RATE = 50  # encoder frames per second: 100 log-mel frames/s, halved by the stride-2 conv
 MAX_FRAMES = 1500  # Whisper's 30 s window
@@ -72,3 +76,9 @@ def tap_layers_for(whisper_dir: str, configured: list[int] | None) -> list[int]:
     if max(taps) >= layers:
         raise ValueError(f"tap layers {taps} need more than the {layers} encoder layers of {whisper_dir}")
     return taps
+
+
+def log_mels(feature_extractor: WhisperFeatureExtractor, audios: Sequence[np.ndarray]) -> Tensor:
+    """(B, mels, 3000): Whisper log-mel features, each clip padded (or cut) to the 30 s window; the one front end
+    of training, the encoder cache and inference."""
+    return feature_extractor(list(audios), sampling_rate=TARGET_RATE, padding="max_length", return_tensors="pt").input_features

@@ -3,7 +3,7 @@
     cache.py        tapped Whisper encoder states, computed once per clip, fp16 safetensors shards + index
     data.py         training examples and the collate: SpeechLM token batch + padded taps + frame mask
     loop.py         train_adapter(): AdamW, warm-up + cosine, accumulation, DDP, logs, samples, resume
-    checkpoint.py   the adapter (connector weights + config) and the resumable training state
+    checkpoint.py   the resumable training state (the adapter folder is destaflow.models.adapter's)
     distributed.py  torchrun environment -> process group, device, all-reduce helpers
     launch.py       the torchrun command line for N processes; entry.py is its command-line target
     lora.py         optional LoRA on the LLM for the finetuning stage, and starting from a trained adapter

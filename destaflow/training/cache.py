@@ -35,13 +35,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from tqdm import tqdm
-from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
+from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from destaflow.asr import greedy_transcripts, load_whisper, reuse_encoder_pass, transcribe
 from destaflow.atomic import atomic_dir, atomic_path, write_text
 from destaflow.audio import TARGET_RATE, load_audio
 from destaflow.models.sources import model_name
-from destaflow.models.whisper_taps import frames_for_duration, run_encoder
+from destaflow.models.whisper_taps import frames_for_duration, log_mels, run_encoder
 from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine
 from destaflow.runtime import chunks
 from destaflow.workdir import STAMP_FILE, open_work_dir, stamp
@@ -51,15 +51,6 @@ log = logging.getLogger(__name__)
 STAGE = "encode_corpus"  # the workflow rule that runs it
 INDEX_COLUMNS = {"id": pl.String, "shard": pl.String, "key": pl.String, "frames": pl.Int64}
 TRANSCRIPT_COLUMNS = {"id": pl.String, "transcription": pl.String, "transcription_source": pl.String}
-
-
-# ---- the Whisper front end, shared with the uncached (reference) training loop ---------------------------
-
-
-def log_mels(feature_extractor: WhisperFeatureExtractor, audios: list[np.ndarray]) -> Tensor:
-    """(B, mels, 3000): Whisper log-mel features, each clip padded (or cut) to the 30 s window."""
-    features = feature_extractor(audios, sampling_rate=TARGET_RATE, padding="max_length", return_tensors="pt")
-    return features.input_features
 
 
 # ---- building ---------------------------------------------------------------------------------------------

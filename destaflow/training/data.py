@@ -21,8 +21,8 @@ from transformers import WhisperFeatureExtractor
 
 from destaflow.audio import AudioError, load_audio
 from destaflow.models.speech_lm import IGNORE, SpeechLM
-from destaflow.models.whisper_taps import MAX_FRAMES, frame_mask, frames_for_duration
-from destaflow.training.cache import EncoderCache, log_mels
+from destaflow.models.whisper_taps import MAX_FRAMES, frame_mask, frames_for_duration, log_mels
+from destaflow.training.cache import EncoderCache
 
 EXAMPLE_COLUMNS = ["id", "audio_path", "duration", "transcription", "input", "target"]
 OPTIONAL_COLUMNS = ["seed"]  # the caption set's seed transcripts: the likelihood probe's labels
