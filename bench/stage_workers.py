@@ -61,7 +61,8 @@ def train(optimised: bool, args) -> dict:
     from destaflow.training.cache import EncoderCache, corpus_caches
     from destaflow.training.data import TapSource, read_examples
     from destaflow.training.distributed import Env
-    from destaflow.training.loop import build_model, resolve_settings
+    from destaflow.training.loop import build_model
+    from destaflow.training.settings import resolve_settings
 
     settings = resolve_settings({"global_batch": args.batch, "micro_batch": args.batch, "max_tokens": 200,
                                  "tap_layers": tap_layers_for(WHISPER, None)})

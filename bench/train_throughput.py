@@ -23,7 +23,8 @@ from destaflow.models.whisper_taps import frames_for_duration, tap_layers_for
 from destaflow.training.cache import EncoderCache, corpus_caches
 from destaflow.training.data import TapSource, full_window_mask, read_examples, text_batch
 from destaflow.training.distributed import Env
-from destaflow.training.loop import build_model, optimiser_step, resolve_settings
+from destaflow.training.loop import build_model, optimiser_step
+from destaflow.training.settings import resolve_settings
 
 
 def timed_steps(model, connector_state, examples, taps, settings, steps) -> tuple[float, list[float]]:

@@ -21,7 +21,9 @@ from destaflow.training.checkpoint import load_state
 from destaflow.training.data import TapSource, read_examples
 from destaflow.training.distributed import Env, close_distributed, init_distributed
 from destaflow.training.lora import average_lora_gradients, trainable_parameters
-from destaflow.training.loop import build_model, optimiser_step, resolve_settings, resume_fingerprint, train_adapter
+from destaflow.training.checkpoint import resume_fingerprint
+from destaflow.training.loop import build_model, optimiser_step, train_adapter
+from destaflow.training.settings import resolve_settings
 from test_training import SMALL, USER, cached_dataset, model_dirs
 from test_training_ddp import free_port
 

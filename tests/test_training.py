@@ -18,25 +18,15 @@ from safetensors.torch import load_file
 
 from conftest import require_espeak
 from destaflow.models.sources import model_name
-from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
-from destaflow.training import loop
-from destaflow.models.whisper_taps import log_mels
+from destaflow.models.whisper_taps import frames_for_duration, log_mels, tap_encoder
 from destaflow.training.cache import EncoderCache, build_encoder_cache
 from destaflow.models.adapter import load_adapter_config as read_adapter_config
 from destaflow.inference import DestaModel
 from destaflow.training.checkpoint import load_state
 from destaflow.training.data import TapSource, full_window_mask, read_examples, text_batch
 from destaflow.training.distributed import Env
-from destaflow.training.loop import (
-    accumulation_steps,
-    build_model,
-    epoch_order,
-    global_batch_indices,
-    learning_rate,
-    resolve_settings,
-    train_adapter,
-    validation_loss,
-)
+from destaflow.training.loop import build_model, train_adapter, validation_loss
+from destaflow.training.settings import accumulation_steps, epoch_order, global_batch_indices, learning_rate, resolve_settings
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
@@ -293,9 +283,10 @@ KILLED_TRAINING = """
 import json, sys, time
 import torch
 from destaflow.training import loop
+from destaflow.training.runlog import RunLogs
 
 torch.set_num_threads(1)
-real_step = loop.RunLogs.step
+real_step = RunLogs.step
 
 def hang_after_step_3(self, row):
     real_step(self, row)
@@ -303,7 +294,7 @@ def hang_after_step_3(self, row):
         print("step 3 logged", flush=True)
         time.sleep(600)  # killed here
 
-loop.RunLogs.step = hang_after_step_3
+RunLogs.step = hang_after_step_3
 loop.train_adapter(*json.loads(sys.argv[1]))
 """
 

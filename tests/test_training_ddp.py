@@ -15,7 +15,8 @@ import torch.multiprocessing as mp
 from destaflow.training.data import TapSource, read_examples
 from destaflow.training.distributed import Env, close_distributed, init_distributed
 from destaflow.training.launch import launch_command
-from destaflow.training.loop import build_model, forward_backward, process_share, resolve_settings, train_adapter
+from destaflow.training.loop import build_model, forward_backward, train_adapter
+from destaflow.training.settings import process_share, resolve_settings
 from test_training import make_dataset, model_dirs
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core

@@ -2,7 +2,9 @@
 
     cache.py        tapped Whisper encoder states, computed once per clip, fp16 safetensors shards + index
     data.py         training examples and the collate: SpeechLM token batch + padded taps + frame mask
-    loop.py         train_adapter(): AdamW, warm-up + cosine, accumulation, DDP, logs, samples, resume
+    loop.py         train_adapter(): the model, one optimiser step (accumulation, DDP), the epoch loop
+    settings.py     the settings (the schema's defaults), warm-up + cosine schedule, seeded data order
+    runlog.py       log.csv, valid.csv, probe.csv, samples.jsonl (+ TensorBoard), cut back on resume
     checkpoint.py   the resumable training state (the adapter folder is destaflow.models.adapter's)
     distributed.py  torchrun environment -> process group, device, all-reduce helpers
     launch.py       the torchrun command line for N processes; entry.py is its command-line target

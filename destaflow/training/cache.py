@@ -39,7 +39,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from destaflow.asr import greedy_transcripts, load_whisper, reuse_encoder_pass, transcribe
 from destaflow.atomic import atomic_dir, atomic_path, write_text
-from destaflow.audio import TARGET_RATE, load_audio
+from destaflow.audio import load_audio
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, log_mels, run_encoder
 from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine

@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from destaflow.atomic import atomic_dir, write_text
 from destaflow.workdir import open_work_dir, stamp

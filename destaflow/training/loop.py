@@ -25,13 +25,12 @@ TensorBoard events under tensorboard/ when torch.utils.tensorboard imports.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,95 +38,29 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from destaflow.config import schema_defaults
-from destaflow.atomic import atomic_path, write_text
+from destaflow.atomic import write_text
+from destaflow.evaluation.probe import likelihood_probe, probe_labels
+from destaflow.models.adapter import save_adapter
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.runtime import chunks, quiet_loading
 from destaflow.training.cache import EncoderCache
-from destaflow.models.adapter import save_adapter
-from destaflow.training.checkpoint import load_state, save_state
-from destaflow.evaluation.probe import PROBE_COLUMNS, likelihood_probe, probe_labels
+from destaflow.training.checkpoint import Progress, checkpoint, restore, resume_fingerprint
 from destaflow.training.data import TapSource, collate, read_examples, text_batch
-from destaflow.training.distributed import Env, all_gather_tensors, all_sum, barrier, close_distributed, init_distributed
-from destaflow.training.lora import (
-    add_lora,
-    average_lora_gradients,
-    finetune_fingerprint,
-    has_lora,
-    load_lora_state,
-    lora_state,
-    resolve_lora,
-    start_from_adapter,
-    train_mode,
-    trainable_parameters,
+from destaflow.training.distributed import Env, all_sum, barrier, close_distributed, init_distributed
+from destaflow.training.lora import add_lora, average_lora_gradients, start_from_adapter, train_mode, trainable_parameters
+from destaflow.training.runlog import RunLogs
+from destaflow.training.settings import (
+    CONNECTOR_KEYS,
+    accumulation_steps,
+    epoch_order,
+    global_batch_indices,
+    learning_rate,
+    process_share,
+    resolve_settings,
 )
 
 log = logging.getLogger(__name__)
 
-CONNECTOR_KEYS = ("num_queries", "tap_layers", "qformer_layers", "num_heads", "ffn_dim", "dropout")
-TRAIN_DEFAULTS = {key: value for key, value in schema_defaults("train").items() if key not in CONNECTOR_KEYS} | {
-    "lora": None,  # the finetuning stage's LoRA on the LLM (destaflow.training.lora)
-    "init_adapter": None,  # the finetuning stage's starting connector: an adapter folder
-}
-"""The `train` section's defaults as the schema declares them, plus what only the finetuning stage sets."""
-# Settings a saved state depends on: resuming under different ones would not continue the same run.
-RESUME_KEYS = (
-    "epochs", "global_batch", "lr", "betas", "weight_decay", "warmup_steps", "schedule", "min_lr", "grad_clip",
-    "seed", "max_tokens", "trim", *CONNECTOR_KEYS,
-)
-STEP_COLUMNS = ["step", "epoch", "loss", "lr", "tokens", "seconds"]
-VALID_COLUMNS = ["epoch", "step", "valid_loss", "valid_tokens", "train_truncated", "valid_truncated"]
-PROBE_LOG_COLUMNS = ["epoch", "step", *PROBE_COLUMNS]
-
-
-def resolve_settings(settings: dict) -> dict:
-    unknown = set(settings) - set(TRAIN_DEFAULTS) - set(CONNECTOR_KEYS)
-    if unknown:
-        log.warning("ignoring unknown training settings: %s", ", ".join(sorted(unknown)))
-    resolved = TRAIN_DEFAULTS | {k: settings.get(k) for k in CONNECTOR_KEYS} | {k: v for k, v in settings.items() if k in TRAIN_DEFAULTS}
-    resolved["lora"] = resolve_lora(resolved["lora"])
-    if resolved["schedule"] not in ("cosine", "constant"):
-        raise ValueError(f"unknown schedule {resolved['schedule']!r} (cosine or constant)")
-    return resolved
-
-
-def accumulation_steps(settings: dict, world_size: int) -> int:
-    per_step = settings["micro_batch"] * world_size
-    if settings["global_batch"] % per_step:
-        raise ValueError(
-            f"global_batch {settings['global_batch']} is not a multiple of micro_batch {settings['micro_batch']} x {world_size} processes"
-        )
-    return settings["global_batch"] // per_step
-
-
-# ---- schedule and data order --------------------------------------------------------------------------------
-
-
-def learning_rate(step: int, settings: dict, total_steps: int) -> float:
-    """Linear warm-up over warmup_steps, then cosine from lr down to min_lr at the last step (or constant)."""
-    peak, warmup = settings["lr"], settings["warmup_steps"]
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    if settings["schedule"] == "constant":
-        return peak
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    return settings["min_lr"] + 0.5 * (peak - settings["min_lr"]) * (1.0 + math.cos(math.pi * progress))
-
-
-def epoch_order(num_examples: int, seed: int, epoch: int) -> list[int]:
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return torch.randperm(num_examples, generator=generator).tolist()
-
-
-def global_batch_indices(order: list[int], position: int, global_batch: int) -> list[int]:
-    """The position-th global batch of an epoch; the last one is filled from the epoch's start."""
-    start = position * global_batch
-    return [order[(start + i) % len(order)] for i in range(global_batch)]
-
-
-def process_share(examples: list, env: Env) -> list:
-    """This process's part of a global batch (DistributedSampler's interleaving)."""
-    return examples[env.rank :: env.world_size]
 
 
 # ---- model ---------------------------------------------------------------------------------------------------
@@ -246,170 +179,6 @@ def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, set
         ]
     train_mode(model)
     return rows
-
-
-# ---- logs ----------------------------------------------------------------------------------------------------
-
-
-def tensorboard_writer(path: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(path))
-
-
-class RunLogs:
-    """log.csv, valid.csv, samples.jsonl (+ TensorBoard), cut back to the checkpoint a run resumes from.
-
-    Rows are appended and flushed as they come; a run killed mid-line leaves a partial row that the next
-    resume drops (the files are rewritten atomically there, keeping only what the checkpoint covers).
-    """
-
-    def __init__(self, out: Path, env: Env, step: int, epochs_done: int) -> None:
-        self.enabled = env.is_main
-        if not self.enabled:
-            return
-        keep_step = lambda row: int(row["step"]) <= step  # noqa: E731
-        keep_epoch = lambda row: int(row["epoch"]) <= epochs_done  # noqa: E731
-        self.steps = self._reopen_csv(out / "log.csv", STEP_COLUMNS, keep_step)
-        self.valid = self._reopen_csv(out / "valid.csv", VALID_COLUMNS, keep_epoch)
-        # the untrained connector's rows (epoch 0) are written again by a run that starts over from step 0
-        keep_probe = lambda row: keep_epoch(row) and (step > 0 or int(row["epoch"]) > 0)  # noqa: E731
-        self.probe = self._reopen_csv(out / "probe.csv", PROBE_LOG_COLUMNS, keep_probe)
-        self.samples = self._reopen_jsonl(out / "samples.jsonl", keep_epoch)
-        self.tensorboard = tensorboard_writer(out / "tensorboard")
-
-    @staticmethod
-    def _reopen_csv(path: Path, columns: list[str], keep):
-        rows = []
-        if path.exists():
-            with path.open(newline="") as f:
-                for row in csv.DictReader(f):
-                    try:
-                        if None not in row.values() and keep(row):
-                            rows.append(row)
-                    except ValueError:
-                        pass  # a partial last row
-        with atomic_path(path) as tmp:
-            with tmp.open("w", newline="") as f:
-                writer = csv.DictWriter(f, columns)
-                writer.writeheader()
-                writer.writerows(rows)
-        handle = path.open("a", newline="")
-        return handle, csv.DictWriter(handle, columns)
-
-    @staticmethod
-    def _reopen_jsonl(path: Path, keep):
-        lines = []
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    if keep(json.loads(line)):
-                        lines.append(line + "\n")
-                except (ValueError, KeyError):
-                    pass
-        with atomic_path(path) as tmp:
-            tmp.write_text("".join(lines))
-        return path.open("a")
-
-    def step(self, row: dict) -> None:
-        if not self.enabled:
-            return
-        handle, writer = self.steps
-        writer.writerow(row)
-        handle.flush()
-        if self.tensorboard is not None:
-            for key in ("loss", "lr", "tokens", "seconds"):
-                self.tensorboard.add_scalar(f"train/{key}", row[key], row["step"])
-
-    def epoch(self, row: dict, samples: list[dict]) -> None:
-        if not self.enabled:
-            return
-        handle, writer = self.valid
-        writer.writerow(row)
-        handle.flush()
-        for sample in samples:
-            self.samples.write(json.dumps({"epoch": row["epoch"], "step": row["step"], **sample}) + "\n")
-        self.samples.flush()
-        if self.tensorboard is not None:
-            self.tensorboard.add_scalar("valid/loss", row["valid_loss"], row["step"])
-            self.tensorboard.add_scalar("train/truncated_targets", row["train_truncated"], row["step"])
-
-    def probed(self, epoch: int, step: int, table) -> None:
-        if not self.enabled:
-            return
-        handle, writer = self.probe
-        writer.writerows({"epoch": epoch, "step": step, **row} for row in table.to_dicts())
-        handle.flush()
-        if self.tensorboard is not None:
-            for row in table.to_dicts():
-                self.tensorboard.add_scalar(f"probe/{row['attribute']}", row["accuracy"], step)
-
-    def close(self) -> None:
-        if self.enabled:
-            self.steps[0].close()
-            self.valid[0].close()
-            self.probe[0].close()
-            self.samples.close()
-            if self.tensorboard is not None:
-                self.tensorboard.close()
-
-
-# ---- training state ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Progress:
-    step: int = 0  # optimiser steps done
-    epoch: int = 0  # epochs done
-    position: int = 0  # optimiser steps done in the current epoch
-    truncated: int = 0  # training targets the token cap cut so far in the current epoch
-
-
-def resume_fingerprint(settings: dict, num_train: int) -> str:
-    return json.dumps({k: settings.get(k) for k in RESUME_KEYS} | finetune_fingerprint(settings) | {"num_train": num_train}, sort_keys=True)
-
-
-def checkpoint(path: Path, model: SpeechLM, optimizer, progress: Progress, fingerprint: str, env: Env) -> None:
-    """Save the resumable state (a collective: every process contributes its RNG states; rank 0 writes)."""
-    rng_cpu = all_gather_tensors(env, torch.get_rng_state())
-    rng_cuda = all_gather_tensors(env, torch.cuda.get_rng_state(env.device)) if env.device.type == "cuda" else []
-    if env.is_main:
-        state = {
-            "connector": {k: v.detach().cpu() for k, v in model.connector.state_dict().items()},
-            **({"lora": lora_state(model)} if has_lora(model) else {}),
-            "optimizer": optimizer.state_dict(),
-            **asdict(progress),
-            "rng_cpu": rng_cpu,
-            "rng_cuda": rng_cuda,
-            "world_size": env.world_size,
-            "fingerprint": fingerprint,
-        }
-        save_state(path, state)
-    barrier(env)
-
-
-def restore(path: Path, model: SpeechLM, optimizer, fingerprint: str, env: Env) -> Progress:
-    state = load_state(path)
-    if state["fingerprint"] != fingerprint:
-        raise ValueError(
-            f"{path} was saved under other training settings or another training set; "
-            f"start afresh (resume=False or a new output folder).\n saved: {state['fingerprint']}\n now:   {fingerprint}"
-        )
-    model.connector.load_state_dict(state["connector"])
-    if "lora" in state:
-        load_lora_state(model, state["lora"])
-    optimizer.load_state_dict(state["optimizer"])
-    if state["world_size"] == env.world_size:
-        torch.set_rng_state(state["rng_cpu"][env.rank])
-        if env.device.type == "cuda" and state["rng_cuda"]:
-            torch.cuda.set_rng_state(state["rng_cuda"][env.rank], env.device)
-    else:
-        log.warning("resuming %d processes from a state of %d: dropout draws will differ", env.world_size, state["world_size"])
-    progress = Progress(state["step"], state["epoch"], state["position"], state["truncated"])
-    log.info("resuming at step %d (epoch %d, step %d of it)", progress.step, progress.epoch + 1, progress.position)
-    return progress
 
 
 # ---- the loop ------------------------------------------------------------------------------------------------
