@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # runs the benchmarks on real models
+
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "cuda_train_step.py"
 
 

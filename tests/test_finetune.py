@@ -27,6 +27,8 @@ from destaflow.training.settings import resolve_settings
 from test_training import SMALL, USER, cached_dataset, model_dirs
 from test_training_ddp import free_port
 
+pytestmark = pytest.mark.slow  # trains on real (tiny) backbones
+
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
 LORA = {"enabled": True}  # the defaults: rank 8, alpha 32, dropout 0.05 on q/k/v

@@ -1,4 +1,8 @@
+import pytest
+
 from workflow import ROOT, snakemake
+
+pytestmark = pytest.mark.slow  # runs Snakemake
 
 
 def test_snakemake_lint_passes(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 from conftest import require_espeak
 from workflow import jobs_run, snakemake, tiny_demo_config, write_config
 
+pytestmark = pytest.mark.slow  # runs the real workflow
+
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, prepared_models):

@@ -40,7 +40,7 @@ from destaflow.vad import detect_voice_activity
 
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.slow]  # runs every audio stage on real models
 
 RATE = TARGET_RATE
 TAP_LAYERS = [0, 1, 2, 3]  # the packaged Whisper tiny.en has 4 encoder layers

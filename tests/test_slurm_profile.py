@@ -7,6 +7,8 @@ import yaml
 
 from workflow import ROOT, planned_jobs, snakemake, write_config
 
+pytestmark = pytest.mark.slow  # runs Snakemake (dry runs of the paper configuration)
+
 
 NO_WEIGHTS_LOADED = {"all", "ablations", "build_trainset", "build_instruction_set", "ablation_trainset", "training_report", "performance_report"}
 """Rules that name a backbone or adapter folder but load no weights: targets, the tokenizer only (lengths, chat

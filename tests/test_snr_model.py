@@ -13,6 +13,8 @@ from destaflow.attributes.extract import build_extractor
 from destaflow.attributes.snr_model import load_snr_model, train_snr_estimator
 from destaflow.audio import load_audio
 
+pytestmark = pytest.mark.slow  # trains the SNR estimator
+
 torch.set_num_threads(1)
 
 VOICES = {"en-us+f2": "train", "en-us+m3": "train", "en-gb-x-rp+f4": "train", "en-us+m2": "valid", "en-us+f5": "test"}

@@ -28,6 +28,8 @@ from destaflow.training.distributed import Env
 from destaflow.training.loop import build_model, train_adapter, validation_loss
 from destaflow.training.settings import accumulation_steps, epoch_order, global_batch_indices, learning_rate, resolve_settings
 
+pytestmark = pytest.mark.slow  # trains on real (tiny) backbones
+
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
 MODELS = Path(__file__).resolve().parent.parent / "resources" / "models"

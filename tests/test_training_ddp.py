@@ -19,6 +19,8 @@ from destaflow.training.loop import build_model, forward_backward, train_adapter
 from destaflow.training.settings import process_share, resolve_settings
 from test_training import make_dataset, model_dirs
 
+pytestmark = pytest.mark.slow  # trains on real (tiny) backbones in several processes
+
 torch.set_num_threads(1)  # 2 spinning OpenMP threads crawl when another job holds a core
 
 ROOT = Path(__file__).resolve().parent.parent

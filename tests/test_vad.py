@@ -144,6 +144,7 @@ def tiny_brouhaha(tmp_path_factory):
     return root, manifest
 
 
+@pytest.mark.slow  # trains a brouhaha-style model
 def test_brouhaha_trains_with_pyannote_and_scores_held_out_mixtures(tiny_brouhaha):
     root, _ = tiny_brouhaha
     metrics = json.loads((root / "model" / "metrics.json").read_text())
@@ -170,6 +171,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # trains a brouhaha-style model
 def test_brouhaha_front_end_is_saved_and_a_short_clip_runs_whole(tiny_brouhaha):
     """The checkpoint rebuilds the front end it was trained with (a SincNet in its place would not load the
     weights), PyanNet's own defaults survive in the saved hyper-parameters, and a clip shorter than a training
@@ -183,6 +185,7 @@ def test_brouhaha_front_end_is_saved_and_a_short_clip_runs_whole(tiny_brouhaha):
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
+@pytest.mark.slow  # trains a brouhaha-style model
 def test_brouhaha_checkpoint_loads_and_feeds_c50(tiny_brouhaha):
     root, manifest = tiny_brouhaha
     settings = validate_config({})["attributes"]["vad"] | {"brouhaha": str(root / "model"), "threads": 1}
@@ -199,6 +202,7 @@ def test_brouhaha_checkpoint_loads_and_feeds_c50(tiny_brouhaha):
     assert (kept["c50_source"] == "model:destaflow-brouhaha").all()  # the word carries the measurement's provenance
 
 
+@pytest.mark.slow  # trains a brouhaha-style model
 def test_seeds_of_a_real_layout_corpus_carry_c50(tiny_brouhaha, tmp_path):
     """VCTK's layout (the fixture), no room labels: the voice-activity pass with the brouhaha-style model fills C50."""
     from corpus_fixtures import reader_settings

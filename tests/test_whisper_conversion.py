@@ -12,6 +12,8 @@ import soxr
 from conftest import require_espeak
 from destaflow.models.ctranslate2_whisper import CTranslate2FormatError, convert_ctranslate2_whisper, read_model_bin
 
+pytestmark = pytest.mark.slow  # converts real Whisper weights
+
 SAMPLE_RATE = 16000
 SENTENCE = "Hello, this is a test of the speech recognition system."
 
