@@ -98,7 +98,7 @@ def main() -> None:
         print(snr_row("learned_snr (results/snr_estimator)", learned, truth_snr))
     else:
         print(f"learned_snr: not trained here ({args.snr_estimator}: snakemake results/snr_estimator)")
-    print(snr_row("brouhaha (results/brouhaha)", joined["snr_db_found"].to_list(), truth_snr))
+    print(snr_row(f"brouhaha ({args.brouhaha})", joined["snr_db_found"].to_list(), truth_snr))
     reverberant = joined.filter(pl.col("c50_db").is_not_null())
     c50_errors = (reverberant["c50_db_found"] - reverberant["c50_db"]).abs()
     print(f"C50 median |err| (brouhaha, {reverberant.height} reverberant mixtures): {c50_errors.median():.2f} dB")
