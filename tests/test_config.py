@@ -59,3 +59,19 @@ def test_every_key_has_a_description():
     schema = load_schema()
     undocumented = [path for path, sub in _walk(schema) if "description" not in sub and "$ref" not in sub]
     assert not undocumented
+
+
+def test_the_schemas_names_are_the_registries_names():
+    """Reader and extractor names are declared in the schema (what a config may say) and bound to code in plain
+    registries (what runs); the two lists must be the same, so neither can name something the other lacks."""
+    from destaflow.attributes.extract import REGISTRY
+    from destaflow.config import load_schema
+    from destaflow.corpora.demo import CORPUS as DEMO_READER  # the demo corpus is synthesized by its own rule
+    from destaflow.corpora.registry import READERS
+
+    schema = load_schema()
+    attributes = schema["properties"]["attributes"]["properties"]
+    assert set(attributes["extractors"]["items"]["enum"]) == set(REGISTRY)
+    assert set(attributes["per_corpus"]["additionalProperties"]["items"]["enum"]) == set(REGISTRY)
+    readers = schema["properties"]["corpora"]["additionalProperties"]["properties"]["reader"]["enum"]
+    assert set(readers) == set(READERS) | {DEMO_READER}

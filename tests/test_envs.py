@@ -83,8 +83,12 @@ def installed_distributions() -> dict[str, list[str]]:
     return importlib.metadata.packages_distributions()  # scans every installed distribution: once per session
 
 
+UNMAPPED = {"parselmouth": "praat-parselmouth"}
+"""Modules that packages_distributions() cannot attribute (a single extension-module file, no top_level.txt)."""
+
+
 def distributions_of(module: str) -> set[str]:
-    return {normalise(d) for d in installed_distributions().get(module, [module])}
+    return {normalise(d) for d in installed_distributions().get(module, [UNMAPPED.get(module, module)])}
 
 
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any, Callable
 
@@ -10,6 +9,7 @@ import polars as pl
 from tqdm import tqdm
 
 from destaflow import binning, manifest
+from destaflow.attributes import dsp, models, snr_model, voice_activity
 from destaflow.attributes.base import Extractor, merge
 from destaflow.audio import AudioError, load_audio
 from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of
@@ -18,19 +18,22 @@ log = logging.getLogger(__name__)
 
 STAGE = "attributes"
 
-# config name -> "module:factory"; factories take (settings, model_dirs) and return an Extractor
-REGISTRY: dict[str, str] = {
-    "voice_activity": "destaflow.attributes.voice_activity:voice_activity_extractor",
-    "brouhaha": "destaflow.attributes.voice_activity:brouhaha_extractor",
-    "volume": "destaflow.attributes.dsp:volume_extractor",
-    "pitch": "destaflow.attributes.dsp:pitch_extractor",
-    "speech_rate": "destaflow.attributes.dsp:speech_rate_extractor",
-    "snr": "destaflow.attributes.dsp:snr_extractor",
-    "learned_snr": "destaflow.attributes.snr_model:learned_snr_extractor",
-    "whisper_asr": "destaflow.attributes.models:whisper_asr_extractor",
-    "voice2gender": "destaflow.attributes.models:voice2gender_extractor",
-    "gender_classifier": "destaflow.attributes.models:gender_classifier_extractor",
-    "emotion_classifier": "destaflow.attributes.models:emotion_classifier_extractor",
+ExtractorFactory = Callable[[dict[str, Any], dict[str, str]], Extractor]
+"""(attribute settings, model folders by role) -> an Extractor"""
+
+# config name (schema: attributes.extractors) -> factory
+REGISTRY: dict[str, ExtractorFactory] = {
+    "voice_activity": voice_activity.voice_activity_extractor,
+    "brouhaha": voice_activity.brouhaha_extractor,
+    "volume": lambda settings, model_dirs: dsp.volume_extractor(),
+    "pitch": lambda settings, model_dirs: dsp.pitch_extractor(),
+    "speech_rate": lambda settings, model_dirs: dsp.speech_rate_extractor(),
+    "snr": lambda settings, model_dirs: dsp.snr_extractor(),
+    "learned_snr": snr_model.learned_snr_extractor,
+    "whisper_asr": models.whisper_asr_extractor,
+    "voice2gender": models.voice2gender_extractor,
+    "gender_classifier": models.gender_classifier_extractor,
+    "emotion_classifier": models.emotion_classifier_extractor,
 }
 
 # attribute word <- measurement column it is binned from
@@ -40,13 +43,7 @@ BINNED = {"volume": "volume_db", "pitch": "pitch_hz", "speaking_speed": "speech_
 def build_extractor(name: str, settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
     if name not in REGISTRY:
         raise ValueError(f"unknown attribute extractor {name!r}; known: {', '.join(REGISTRY)}")
-    module, factory = REGISTRY[name].split(":")
-    make: Callable[..., Extractor] = getattr(importlib.import_module(module), factory)
-    return make(settings, model_dirs) if _takes_arguments(make) else make()
-
-
-def _takes_arguments(function: Callable) -> bool:
-    return function.__code__.co_argcount > 0
+    return REGISTRY[name](settings, model_dirs)
 
 
 def extract_attributes(
