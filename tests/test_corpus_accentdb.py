@@ -4,7 +4,7 @@ import pytest
 from corpus_fixtures import accentdb as fixture
 from corpus_fixtures import reader_settings
 from destaflow import manifest
-from destaflow.corpora.base import CorpusLayoutError, speaker_split
+from destaflow.corpora.base import CorpusLayoutError
 from destaflow.corpora.registry import read_corpus
 
 LABELS = {"accent": {"american": "American", "welsh": "Welsh", "indian": "Indian", "bangla": "Bengali", "malayalam": "Malayali"}}
@@ -53,12 +53,6 @@ def test_both_sample_rates_of_the_release_are_read(corpus):
     assert rates["accentdb-welsh_s01_001"] == fixture.COMPILED_RATE
     assert rates["accentdb-bangla_s01_001"] == fixture.RECORDED_RATE
 
-
-def test_splits_are_by_speaker(corpus):
-    table, _ = corpus
-    speakers = table.group_by("speaker").agg(pl.col("split").n_unique().alias("n"), pl.col("split").first())
-    assert speakers.height == 6 and speakers["n"].max() == 1 and speakers["split"].n_unique() > 1
-    assert all(split == speaker_split(s, SPLIT, 0) for s, split in zip(speakers["speaker"], speakers["split"]))
 
 
 def test_hidden_and_stray_entries_are_ignored(tmp_path):

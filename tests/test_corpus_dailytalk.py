@@ -11,7 +11,7 @@ from conftest import require_espeak
 from corpus_fixtures import dailytalk, reader_settings
 
 from destaflow import manifest
-from destaflow.corpora import base, registry
+from destaflow.corpora import registry
 
 LABELS = {
     "emotion": {"no emotion": "neutral", "happiness": "happy", "surprise": "surprised"},
@@ -104,8 +104,3 @@ def test_dailydialog_numeric_ids_map_to_words(tmp_path):
     (corpus / "metadata.json").write_text('{"3": {"0": {"text": "Hi.", "speaker": 0, "emotion": 4, "act": 2}}}')
     (row,) = registry.get_reader("dailytalk")(corpus, {"reader": "dailytalk", "root": str(corpus)})
     assert (row["emotion"], row["intent"], row["text"]) == ("happy", "question", "Hi.")
-
-
-def test_wrong_root_is_a_clear_layout_error(tmp_path):
-    with pytest.raises(base.CorpusLayoutError, match=r"dailytalk root .* lacks metadata.json, data"):
-        registry.read_corpus("dailytalk", settings_for(tmp_path))

@@ -11,7 +11,7 @@ from conftest import require_espeak
 from corpus_fixtures import iemocap, reader_settings
 
 from destaflow import manifest
-from destaflow.corpora import base, registry
+from destaflow.corpora import registry
 
 LABELS = {
     "gender": {"F": "woman", "M": "man"},
@@ -82,10 +82,9 @@ def test_no_agreement_gives_no_emotion_and_non_speech_is_stripped(read):
     assert not table["id"].str.contains("XX").any()
 
 
-def test_splits_are_speaker_disjoint(read):
+def test_speakers_are_session_and_gender(read):
     _, table, _ = read
     assert set(table["speaker"]) == {"iemocap-Ses01F", "iemocap-Ses01M", "iemocap-Ses02F", "iemocap-Ses02M"}
-    assert table.group_by("speaker").agg(pl.col("split").n_unique())["split"].max() == 1
 
 
 def test_garbled_metadata_line_is_skipped_with_a_warning(corpus_root, caplog):
@@ -99,8 +98,3 @@ def test_reader_works_with_partial_settings(corpus_root):
     rows = list(registry.get_reader("iemocap")(corpus_root, {"reader": "iemocap", "root": str(corpus_root)}))
     assert {row["emotion"] for row in rows} >= {"neutral", "happy", "frustrated"}
     assert {row["gender"] for row in rows} == {"female", "male"}
-
-
-def test_wrong_root_is_a_clear_layout_error(tmp_path):
-    with pytest.raises(base.CorpusLayoutError, match=r"iemocap root .* lacks Session1/sentences/wav"):
-        registry.read_corpus("iemocap", settings_for(tmp_path))
