@@ -22,7 +22,7 @@ from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneratio
 
 from destaflow.audio import load_audio
 from destaflow.evaluation.probe import PROBES, probe_labels
-from destaflow.evaluation.scoring import wilson
+from destaflow.evaluation.intervals import wilson
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, run_encoder, tap_layers_for
 from destaflow.models.whisper_taps import log_mels

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from destaflow.atomic import atomic_path
-from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 from destaflow.trainset import write_trainset
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def explode_qa(captions: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.Dat
         if caption.get("hit_token_limit") and pairs:  # the token limit may have cut the last answer short
             pairs = pairs[:-1]
         if not pairs:
-            failed.append({"id": caption["id"], "audio_path": None, "stage": "ablation_open_qa", "reason": "no complete 'Q: ... A: ...' pair in the LLM's answer"})
+            failed.append(quarantine_row(caption["id"], None, "ablation_open_qa", "no complete 'Q: ... A: ...' pair in the LLM's answer"))
         for index, (question, answer) in enumerate(pairs):
             rows.append({**caption, "caption_index": caption["caption_index"] * limit + index, "prompt": question, "response": answer})
     return pl.DataFrame(rows, schema=captions.schema), pl.DataFrame(failed, schema=QUARANTINE_COLUMNS)

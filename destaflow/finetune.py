@@ -17,10 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from destaflow import manifest
+from destaflow import manifest, tables
 from destaflow.atomic import atomic_path
 from destaflow.instructions import build_records
-from destaflow.trainset import TRAINSET_COLUMNS
 from destaflow.training.lora import LORA_DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def cap_per_task(records: pl.DataFrame, seed: int, max_per_task: int) -> pl.Data
 
 
 def as_training_examples(records: pl.DataFrame, tasks: list[str]) -> pl.DataFrame:
-    """The caption training set's columns (destaflow.trainset.TRAINSET_COLUMNS); the captioning ones are null."""
+    """The caption training set's columns (destaflow.tables.TRAINSET); the captioning ones are null."""
     task_index = {task: index for index, task in enumerate(tasks)}
     return records.select(
         pl.col("clip_id").alias("id"),
@@ -77,7 +76,7 @@ def as_training_examples(records: pl.DataFrame, tasks: list[str]) -> pl.DataFram
         pl.col("instruction").alias("input"),
         pl.col("label").alias("target"),
         *(pl.lit(None, pl.String).alias(column) for column in ("seed", "llm", "gen_params")),
-    ).select(TRAINSET_COLUMNS)
+    ).select(list(tables.TRAINSET))
 
 
 def label_counts(records: pl.DataFrame) -> pl.DataFrame:

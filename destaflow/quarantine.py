@@ -1,6 +1,7 @@
 """The quarantine table: clips a stage could not use, each with the stage and a one-line reason.
 
-Every stage keeps the invariant: rows in = rows out + rows quarantined.
+Every stage keeps the invariant: rows in = rows out + rows quarantined. The columns and the one way to make a
+row are destaflow.tables' (QUARANTINE, quarantine_row, reason_of).
 """
 
 from __future__ import annotations
@@ -9,16 +10,12 @@ from pathlib import Path
 
 import polars as pl
 
-from destaflow.atomic import atomic_path
+from destaflow import tables
+from destaflow.tables import QUARANTINE as QUARANTINE_COLUMNS
+from destaflow.tables import quarantine_row, reason_of
 
-QUARANTINE_COLUMNS = {"id": pl.String, "audio_path": pl.String, "stage": pl.String, "reason": pl.String}
+__all__ = ["QUARANTINE_COLUMNS", "quarantine_row", "reason_of", "write_quarantine"]
 
 
 def write_quarantine(table: pl.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        table.write_parquet(tmp)
-
-
-def reason_of(error: Exception) -> str:
-    """One line for the quarantine table, the same whichever stage met the error."""
-    return (str(error).strip() or type(error).__name__).splitlines()[0]
+    tables.write(table, path, "quarantine")

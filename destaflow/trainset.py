@@ -13,15 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from destaflow import manifest
+from destaflow import manifest, tables
 from destaflow.atomic import atomic_dir, atomic_path
 
 log = logging.getLogger(__name__)
-
-TRAINSET_COLUMNS = [
-    "id", "caption_index", "corpus", "speaker", "split", "audio_path", "duration",
-    "transcription", "input", "target", "seed", "llm", "gen_params",
-]
 
 
 def join_examples(captions: pl.DataFrame, seeds: pl.DataFrame, transcripts: pl.DataFrame) -> pl.DataFrame:
@@ -40,7 +35,7 @@ def join_examples(captions: pl.DataFrame, seeds: pl.DataFrame, transcripts: pl.D
         untranscribed = captions.join(transcripts, on="id", how="anti")["id"].unique()
         log.warning("%d captions of %d clips left out: the Whisper pass quarantined those clips (e.g. %s)",
                     captions.height - examples.height, untranscribed.len(), untranscribed.head(3).to_list())
-    return examples.select(TRAINSET_COLUMNS)
+    return examples.select(list(tables.TRAINSET))
 
 
 def balance(examples: pl.DataFrame, max_per_corpus: int | None, seed: int) -> pl.DataFrame:
@@ -100,8 +95,7 @@ def write_splits(examples: pl.DataFrame, out_dir: Path, training_only: bool = Fa
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = {split: examples.filter(pl.col("split") == split) for split in (("train", "valid") if training_only else manifest.SPLITS)}
     for split, table in splits.items():
-        with atomic_path(out_dir / f"{split}.parquet") as tmp:
-            table.write_parquet(tmp)
+        tables.write(table, out_dir / f"{split}.parquet", "trainset")
     summary = summarise(examples)
     log.info("training set:\n%s", summary)
     if training_only:

@@ -16,7 +16,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from destaflow.captioning import CAPTION_COLUMNS, Generation, TransformersBackend, caption_shard, shard_items
+from destaflow import tables
+from destaflow.captioning import Generation, TransformersBackend, caption_shard, shard_items
 from destaflow.captioning.backends import load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts
 from destaflow.captioning.prompts import prompt_pool
@@ -123,7 +124,7 @@ def test_transformers_backend_writes_complete_rows(llm_dir, tmp_path):
     caption_shard([manifest], 0, 1, settings, llm_dir, str(out), str(quarantine))
 
     captions, failed = pl.read_parquet(out), pl.read_parquet(quarantine)
-    assert captions.schema == pl.Schema(CAPTION_COLUMNS)
+    assert captions.schema == pl.Schema(tables.CAPTIONS)
     assert captions.height + failed.height == 2 * 2 + 3
     items_of_a = captions.filter(pl.col("corpus") == "a").height + failed.filter(pl.col("id").is_in(["clip0", "clip1"])).height
     assert items_of_a == 4

@@ -17,7 +17,8 @@ from destaflow.evaluation.air_bench import load_chat, score_chat
 from destaflow.evaluation.dynamic_superb import load_benchmark, model_inputs, sampled_indices
 from destaflow.evaluation.dynamic_superb_instances import DESTA2_48, DIMENSIONS, INSTANCES
 from destaflow.evaluation.judges import JudgeCache, OpenAIChatJudge, parse_two_scores, parse_yes_no
-from destaflow.evaluation.scoring import dimension_table, score_items, summarise, wilson
+from destaflow.evaluation.intervals import wilson
+from destaflow.evaluation.scoring import dimension_table, score_items, summarise
 from destaflow.evaluation.tables import headline_table
 
 FIXTURES = SHARED / "reference" / "fixtures"

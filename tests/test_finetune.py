@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from destaflow import manifest
 from destaflow.finetune import balance_labels, build_instruction_set, cap_per_task, finetune_settings
 from destaflow.models.adapter import load_adapter_config, save_adapter
-from destaflow.trainset import TRAINSET_COLUMNS
+from destaflow import tables
 from destaflow.training.cache import EncoderCache
 from destaflow.inference import DestaModel
 from destaflow.training.checkpoint import load_state
@@ -81,7 +81,7 @@ def test_instruction_set_has_the_training_set_columns_per_split(labelled, tmp_pa
     examples = build_instruction_set(labelled["manifests"], labelled["transcripts"], ["gender", "accent"], seed=0, out_dir=str(out), balance=False)
     for split in manifest.SPLITS:
         table = read_split(out, split)
-        assert table.columns == TRAINSET_COLUMNS and set(table["split"]) <= {split}
+        assert table.columns == list(tables.TRAINSET) and set(table["split"]) <= {split}
         assert table.schema["caption_index"] == pl.Int64 and table.schema["duration"] == pl.Float64
     assert pl.concat([read_split(out, s) for s in manifest.SPLITS]).sort("id", "caption_index").equals(examples)
 

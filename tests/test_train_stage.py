@@ -37,12 +37,20 @@ def test_stale_run_is_discarded_and_a_finished_one_removed(tmp_path, monkeypatch
     assert "checkpoint" not in calls[-1]
 
 
-def test_the_training_processes_write_into_the_jobs_log(tmp_path, monkeypatch):
+def test_torchruns_processes_write_into_the_jobs_log(tmp_path, monkeypatch):
     import sys
 
     log = open(tmp_path / "job.log", "w")
     monkeypatch.setattr(sys, "stderr", log)
     monkeypatch.setattr(launch, "launch_command", lambda n, argv: [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)"])
-    launch.run_training([], num_processes=1)
+    launch.run_training([], num_processes=2)
     log.close()
     assert (tmp_path / "job.log").read_text().split() == ["out", "err"]
+
+
+def test_one_process_trains_in_the_jobs_own_process(monkeypatch):
+    seen = []
+    monkeypatch.setattr(launch.entry, "main", seen.append)
+    monkeypatch.setattr(launch.subprocess, "run", lambda *a, **k: seen.append("subprocess"))
+    launch.run_training(["--settings", "s.json"], num_processes=1)
+    assert seen == [["--settings", "s.json"]]

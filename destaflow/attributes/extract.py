@@ -12,7 +12,7 @@ from destaflow import binning, manifest
 from destaflow.attributes import dsp, models, snr_model, voice_activity
 from destaflow.attributes.base import Extractor, merge
 from destaflow.audio import AudioError, load_audio
-from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, reason_of
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _run_extractors(batch, audios, extractors, quarantined):
                     survivors.append(row)
                     survivor_audio.append(audio)
                 except Exception as error:
-                    quarantined.append(_quarantine_row(row, f"{extractor.name}: {type(error).__name__}: {error}"[:300]))
+                    quarantined.append(_quarantine_row(row, f"{extractor.name}: {type(error).__name__}: {error}"))
             batch, audios = survivors, survivor_audio
         for row, values in zip(batch, outputs):
             merge(row, values, extractor.name)
@@ -97,7 +97,7 @@ def _run_extractors(batch, audios, extractors, quarantined):
 
 
 def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
-    return {"id": row["id"], "audio_path": row["audio_path"], "stage": STAGE, "reason": reason}
+    return quarantine_row(row["id"], row["audio_path"], STAGE, reason)
 
 
 def add_words(row: dict[str, Any], bins: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from destaflow.augmentation.noise import headroom_gain, make_noise, scale_to_snr
 from destaflow.augmentation.plan import ClipPlan, plan_clips, read_sources
 from destaflow.augmentation.reverb import apply_reverb, build_rir, clarity_db, reverberation_time_s
 from destaflow.augmentation.settings import parse_settings
-from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 
 STAGE = "augment"
 # labels that neither noise nor reverberation change; volume is dropped (the level changed) and re-measured later
@@ -145,7 +145,7 @@ def augment_corpus(
         try:
             clip = render_clip(plan)
         except AudioError as error:
-            quarantined.append({"id": plan.id, "audio_path": plan.source["audio_path"], "stage": STAGE, "reason": str(error)})
+            quarantined.append(quarantine_row(plan.id, plan.source["audio_path"], STAGE, error))
             continue
         path = output_path(audio_dir, plan)
         write_wav(path, clip.mix)

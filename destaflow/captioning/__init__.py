@@ -13,10 +13,9 @@ from destaflow.captioning.backends import (
     TransformersBackend,
     build_backend,
 )
-from destaflow.captioning.shards import CAPTION_COLUMNS, caption_shard, shard_items
+from destaflow.captioning.shards import caption_shard, shard_items
 
 __all__ = [
-    "CAPTION_COLUMNS",
     "Backend",
     "Generation",
     "GenerationFailed",

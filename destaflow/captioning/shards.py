@@ -16,10 +16,9 @@ from typing import Any, Iterator
 import polars as pl
 from tqdm import tqdm
 
-from destaflow.atomic import atomic_path
+from destaflow import tables
 from destaflow.captioning.backends import Backend, Generation, Outcome, build_backend, load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts, remove_parts, write_part
-from destaflow.quarantine import QUARANTINE_COLUMNS
 from destaflow.models.sources import model_name
 from destaflow.captioning.prompts import prompt_pool
 from destaflow.template import caption_context
@@ -30,22 +29,7 @@ log = logging.getLogger(__name__)
 STAGE = "caption"
 KEY = ["id", "caption_index"]
 SEED_MANIFEST_COLUMNS = ["id", "corpus", "split", "seed", "audio_path"]
-CAPTION_COLUMNS: dict[str, pl.DataType] = {
-    "id": pl.String(),
-    "caption_index": pl.Int64(),
-    "corpus": pl.String(),
-    "split": pl.String(),
-    "seed": pl.String(),
-    "prompt": pl.String(),
-    "response": pl.String(),
-    "llm": pl.String(),
-    "backend": pl.String(),
-    "gen_params": pl.String(),
-    "sample_seed": pl.Int64(),
-    "n_tokens": pl.Int64(),
-    "hit_token_limit": pl.Boolean(),
-}
-PART_COLUMNS: dict[str, pl.DataType] = {**CAPTION_COLUMNS, "audio_path": pl.String(), "reason": pl.String()}
+PART_COLUMNS: dict[str, pl.DataType] = {**tables.CAPTIONS, "audio_path": pl.String(), "reason": pl.String()}
 """A part holds captions and failures alike (failures have a reason), so one atomic write records a batch."""
 
 
@@ -158,7 +142,7 @@ def record(item: dict[str, Any], outcome: Outcome, sample_seed: int, constant: d
         if not row["response"]:
             row["reason"] = f"caption {item['caption_index']}: empty output ({outcome.n_tokens} tokens)"
     else:
-        row["reason"] = f"caption {item['caption_index']}: {outcome}"[:300]
+        row["reason"] = tables.reason_of(f"caption {item['caption_index']}: {outcome}")
     return row
 
 
@@ -166,15 +150,13 @@ def finish(items: pl.DataFrame, folder: Path, out_path: str, quarantine_path: st
     """Merge the parts into the two outputs, check nothing was lost or duplicated, then drop the parts."""
     records = read_parts(folder, PART_COLUMNS).unique(subset=KEY, keep="first", maintain_order=True)
     records = records.join(items.select(KEY), on=KEY, how="semi")
-    captions = records.filter(pl.col("reason").is_null()).select(list(CAPTION_COLUMNS)).sort(KEY)
+    captions = records.filter(pl.col("reason").is_null()).select(list(tables.CAPTIONS)).sort(KEY)
     quarantine = records.filter(pl.col("reason").is_not_null()).sort(KEY).select(
         "id", "audio_path", stage=pl.lit(STAGE, pl.String), reason="reason"
-    ).cast(QUARANTINE_COLUMNS)
+    ).cast(tables.QUARANTINE)
     log.info("%d items: %d captions, %d quarantined", items.height, captions.height, quarantine.height)
     if captions.height + quarantine.height != items.height:
         raise RuntimeError(f"lost captions: {items.height} items, {captions.height} captioned + {quarantine.height} quarantined")
-    with atomic_path(quarantine_path) as tmp:
-        quarantine.write_parquet(tmp)
-    with atomic_path(out_path) as tmp:
-        captions.write_parquet(tmp)
+    tables.write(quarantine, quarantine_path, "quarantine")
+    tables.write(captions, out_path, "captions")
     remove_parts(folder)

@@ -11,7 +11,7 @@ import polars as pl
 import soundfile as sf
 
 from destaflow import manifest
-from destaflow.quarantine import QUARANTINE_COLUMNS
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row
 
 class CorpusLayoutError(ValueError):
     """The corpus root does not look like the distributed layout the reader expects."""
@@ -84,12 +84,12 @@ def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus", roots
     for row in rows:
         if roots and not inside(Path(row["audio_path"]), roots):
             reason = f"audio path outside the corpus root ({', '.join(map(str, roots))})"
-            quarantined.append({"id": row["id"], "audio_path": str(row["audio_path"]), "stage": stage, "reason": reason})
+            quarantined.append(quarantine_row(row["id"], row["audio_path"], stage, reason))
             continue
         try:
             rate, duration = probe_audio(Path(row["audio_path"]))
         except Exception as error:  # any unreadable file is quarantined with its reason, never fatal
-            quarantined.append({"id": row["id"], "audio_path": str(row["audio_path"]), "stage": stage, "reason": _reason(error)})
+            quarantined.append(quarantine_row(row["id"], row["audio_path"], stage, _reason(error)))
             continue
         kept.append({**row, "audio_path": str(row["audio_path"]), "sample_rate": rate, "duration": duration, "duration_source": "dsp:header-frames"})
     table = pl.DataFrame(kept, infer_schema_length=None) if kept else pl.DataFrame(schema={c: col.dtype for c, col in manifest.CORPUS_COLUMNS.items()})
@@ -99,7 +99,7 @@ def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus", roots
 def _reason(error: Exception) -> str:
     if isinstance(error, FileNotFoundError) or "No such file" in str(error):
         return "missing file"
-    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
+    return f"{type(error).__name__}: {error}"
 
 
 def labelled(**attributes: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import polars as pl
 import torch
 
-from destaflow.evaluation.scoring import wilson
+from destaflow.evaluation.intervals import wilson
 from destaflow.models.speech_lm import IGNORE, SpeechLM
 from destaflow.seed import parse_seed
 

@@ -8,28 +8,14 @@ wrong and stay in the denominator; their numbers are reported beside the accurac
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 from tqdm import tqdm
 
 from destaflow.evaluation import rules
+from destaflow.evaluation.intervals import wilson
 from destaflow.evaluation.judges import YES_NO, Judge, JudgeCache, Verdicts, ask, parse_yes_no
 
 METRICS = (*rules.RULES, "judge")
-Z_95 = 1.959964
-
-
-def wilson(correct: int, n: int, z: float = Z_95) -> tuple[float | None, float | None]:
-    """95 % Wilson score interval of `correct` of `n`, in percent; (None, None) for n = 0."""
-    if n <= 0:
-        return None, None
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
-
-
 def correct_count(accuracy: float | None, n: int) -> int:
     """The number right behind an accuracy (%) of n items (accuracies are k / n exactly)."""
     return 0 if accuracy is None else round(accuracy * n / 100)

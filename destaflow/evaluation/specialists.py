@@ -20,7 +20,7 @@ from destaflow import manifest
 from destaflow.atomic import atomic_path
 from destaflow.audio import TARGET_RATE, AudioError
 from destaflow.evaluation.dynamic_superb import input_keys, load_benchmark, model_inputs
-from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def export_benchmark_clips(benchmark_dir: str, settings: dict, corpus: str, out_
         try:
             audios = model_inputs(item, settings["two_audio"])
         except AudioError as error:
-            failed.append({"id": item.id, "audio_path": item.id, "stage": "benchmark_clips", "reason": str(error)})
+            failed.append(quarantine_row(item.id, item.id, "benchmark_clips", error))
             continue
         for key, audio in zip(keys, audios):
             if key in seen:

@@ -7,6 +7,7 @@
     runlog.py       log.csv, valid.csv, probe.csv, samples.jsonl (+ TensorBoard), cut back on resume
     checkpoint.py   the resumable training state (the adapter folder is destaflow.models.adapter's)
     distributed.py  torchrun environment -> process group, device, all-reduce helpers
-    launch.py       the torchrun command line for N processes; entry.py is its command-line target
+    launch.py       the rule's entry point: run folder, training in this process (or torchrun's N), publishing;
+                    entry.py is the command line each training process runs
     lora.py         optional LoRA on the LLM for the finetuning stage, and starting from a trained adapter
 """

@@ -37,20 +37,19 @@ from torch import Tensor
 from tqdm import tqdm
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+from destaflow import tables
 from destaflow.asr import greedy_transcripts, load_whisper, reuse_encoder_pass, transcribe
 from destaflow.atomic import atomic_dir, atomic_path, write_text
 from destaflow.audio import load_audio
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, log_mels, run_encoder
-from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 from destaflow.runtime import chunks
 from destaflow.workdir import STAMP_FILE, open_work_dir, stamp
 
 log = logging.getLogger(__name__)
 
 STAGE = "encode_corpus"  # the workflow rule that runs it
-INDEX_COLUMNS = {"id": pl.String, "shard": pl.String, "key": pl.String, "frames": pl.Int64}
-TRANSCRIPT_COLUMNS = {"id": pl.String, "transcription": pl.String, "transcription_source": pl.String}
 
 
 # ---- building ---------------------------------------------------------------------------------------------
@@ -87,7 +86,7 @@ def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], bat
                 audios.append(load_audio(clip["audio_path"]).samples)
                 readable.append(clip)
             except Exception as error:  # AudioError, or anything else the decoder throws: quarantine, never crash
-                result.quarantined.append({"id": clip["id"], "audio_path": clip["audio_path"], "stage": STAGE, "reason": reason_of(error)})
+                result.quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
         if readable:
             tapped, encoded = run_encoder(whisper.model, log_mels(whisper.processor.feature_extractor, audios), tap_layers)
             for clip, states in zip(readable, tapped.to("cpu", torch.float16)):
@@ -162,14 +161,12 @@ def build_encoder_cache(
         transcripts += [{"id": i, "transcription": t, "transcription_source": settings["whisper"]} for i, t in zip(record["ids"], record["transcripts"])]
     if len(index) + len(quarantined) != len(clips):
         raise RuntimeError(f"lost clips: {len(clips)} in, {len(index)} cached + {len(quarantined)} quarantined")
-    index_table = pl.DataFrame(index, schema=INDEX_COLUMNS)
-    with atomic_path(out / "index.parquet") as tmp:
-        index_table.write_parquet(tmp)
+    index_table = pl.DataFrame(index, schema=tables.ENCODER_INDEX)
+    tables.write(index_table, out / "index.parquet", "encoder_index")
     write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), quarantine_path or out / "quarantine.parquet")
     write_text(out / "cache_config.json", json.dumps({key: settings[key] for key in ("tap_layers", "trim", "whisper")}, indent=2) + "\n")
     if transcripts_path is not None:
-        with atomic_path(transcripts_path) as tmp:
-            pl.DataFrame(transcripts, schema=TRANSCRIPT_COLUMNS).write_parquet(tmp)
+        tables.write(pl.DataFrame(transcripts, schema=tables.TRANSCRIPTS), transcripts_path, "transcripts")
     log.info("encoder cache: %d clips cached, %d quarantined", len(index), len(quarantined))
     return index_table
 
@@ -233,7 +230,7 @@ class EncoderCache:
         self.config = configs[0]
         self.entries: dict[str, tuple[Path, str, int]] = {}
         for root in roots:
-            for row in pl.read_parquet(root / "index.parquet").iter_rows(named=True):
+            for row in tables.read(root / "index.parquet", "encoder_index").iter_rows(named=True):
                 if row["id"] in self.entries:
                     raise ValueError(f"clip {row['id']!r} is in more than one encoder cache ({root})")
                 self.entries[row["id"]] = (root / "shards" / row["shard"], row["key"], row["frames"])

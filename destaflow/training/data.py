@@ -19,18 +19,18 @@ import torch
 from torch import Tensor
 from transformers import WhisperFeatureExtractor
 
+from destaflow import tables
 from destaflow.audio import AudioError, load_audio
 from destaflow.models.speech_lm import IGNORE, SpeechLM
 from destaflow.models.whisper_taps import MAX_FRAMES, frame_mask, frames_for_duration, log_mels
 from destaflow.training.cache import EncoderCache
 
-EXAMPLE_COLUMNS = ["id", "audio_path", "duration", "transcription", "input", "target"]
 OPTIONAL_COLUMNS = ["seed"]  # the caption set's seed transcripts: the likelihood probe's labels
 
 
 def read_examples(parquet: str) -> list[dict]:
     present = pl.read_parquet_schema(parquet)
-    return pl.read_parquet(parquet, columns=EXAMPLE_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in present]).to_dicts()
+    return tables.read(parquet, "examples", columns=list(tables.EXAMPLES) + [c for c in OPTIONAL_COLUMNS if c in present]).to_dicts()
 
 
 @dataclass

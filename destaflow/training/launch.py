@@ -1,31 +1,32 @@
-"""Launch adapter training with one process per device the job holds.
+"""The training rule's entry point: the stamped run folder, the training itself, the published adapter.
+
+One process (a CPU, one GPU) trains right here, through the same command line torchrun gives each of several:
 
     launch_command(2, ["--settings", "s.json", ...])
     -> [python, -m, torch.distributed.run, --standalone, --nproc_per_node, 2, -m, destaflow.training.entry, ...]
 
 `python -m torch.distributed.run` is torchrun (its console script runs that module) without depending on
-PATH; --standalone picks a free local rendezvous, so several jobs can share a node. One process needs no
-torchrun and runs the entry module directly.
+PATH; --standalone picks a free local rendezvous, so several jobs can share a node.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 
 from destaflow.atomic import atomic_dir, write_text
+from destaflow.training import entry
 from destaflow.workdir import open_work_dir, stamp
 
 ENTRY = "destaflow.training.entry"
 
 
 def launch_command(num_processes: int, argv: list[str]) -> list[str]:
-    if num_processes < 1:
-        raise ValueError(f"need at least one process, got {num_processes}")
-    if num_processes == 1:
-        return [sys.executable, "-m", ENTRY, *argv]
+    if num_processes < 2:
+        raise ValueError(f"torchrun is for two or more processes, got {num_processes}")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes)]
     return [*torchrun, "-m", ENTRY, *argv]
 
@@ -38,9 +39,14 @@ def device_processes() -> int:
 
 
 def run_training(argv: list[str], num_processes: int | None = None) -> None:
-    """Run the training processes to the end; raise if any failed. Their output joins this process's stderr
-    (the job's log file under Snakemake, destaflow.logs)."""
-    subprocess.run(launch_command(num_processes or device_processes(), argv), check=True, stdout=own_stderr(), stderr=own_stderr())
+    """Train to the end: in this process when there is one, else torchrun's processes, whose output joins this
+    process's stderr (the job's log file under Snakemake, destaflow.logs); raise if any failed."""
+    num_processes = num_processes or device_processes()
+    if num_processes == 1:
+        with contextlib.redirect_stdout(sys.stderr):  # the summary line too, as torchrun's processes' below
+            entry.main(argv)
+        return
+    subprocess.run(launch_command(num_processes, argv), check=True, stdout=own_stderr(), stderr=own_stderr())
 
 
 def own_stderr():

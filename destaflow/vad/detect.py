@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from destaflow.audio import AudioError, load_audio
 from destaflow.models.sources import find_one, package_files, parse_source
-from destaflow.quarantine import QUARANTINE_COLUMNS, reason_of, write_quarantine
-from destaflow.atomic import atomic_path
-from destaflow.vad.regions import VAD_COLUMNS, summarise
+from destaflow import tables
+from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, reason_of, write_quarantine
+from destaflow.vad.regions import summarise
 
 log = logging.getLogger("destaflow.vad")
 
@@ -111,15 +111,14 @@ def detect(corpus_manifest: str, out_table: str, out_quarantine: str, settings: 
                 row |= detector.describe(samples)
             rows.append(row)
         except AudioError as error:
-            quarantined.append({**clip, "stage": STAGE, "reason": reason_of(error)})
+            quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
         except Exception as error:  # noqa: BLE001 - one clip the model fails on must not stop the corpus
             log.exception("voice activity failed on %s", clip["id"])
-            quarantined.append({**clip, "stage": STAGE, "reason": f"{STAGE}: {type(error).__name__}: {reason_of(error)}"[:300]})
+            quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, f"{STAGE}: {type(error).__name__}: {reason_of(error)}"))
     if len(rows) + len(quarantined) != len(clips):
         raise RuntimeError(f"lost clips: {len(clips)} in, {len(rows)} kept + {len(quarantined)} quarantined")
     log.info("%d clips in, %d with voice activity, %d quarantined", len(clips), len(rows), len(quarantined))
-    with atomic_path(out_table) as tmp:
-        pl.DataFrame(rows, schema=VAD_COLUMNS).write_parquet(tmp)
+    tables.write(pl.DataFrame(rows, schema=tables.VOICE_ACTIVITY), out_table, "voice_activity")
     write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), out_quarantine)
 
 

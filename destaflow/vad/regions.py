@@ -4,24 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import polars as pl
 
 Region = tuple[float, float]
-
-VAD_COLUMNS = {
-    "id": pl.String,
-    "speech_regions": pl.List(pl.Struct({"start": pl.Float64, "end": pl.Float64})),
-    "speech_duration": pl.Float64,
-    "leading_silence": pl.Float64,
-    "trailing_silence": pl.Float64,
-    "overlap_duration": pl.Float64,
-    "vad_source": pl.String,
-    "snr_db": pl.Float64,
-    "c50_db": pl.Float64,
-    "brouhaha_source": pl.String,
-}
-"""The voice-activity table (seconds; dB): one row per clip the detector read. The last three are null unless
-the brouhaha-style model ran in the same pass."""
 
 MEASUREMENTS = ("speech_regions", "speech_duration", "leading_silence", "trailing_silence", "overlap_duration")
 
