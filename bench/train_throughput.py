@@ -30,10 +30,10 @@ from destaflow.training.settings import resolve_settings
 def timed_steps(model, connector_state, examples, taps, settings, steps) -> tuple[float, list[float]]:
     """Seconds per step (first step excluded as warm-up) and the losses, from the given connector weights."""
     model.connector.load_state_dict(connector_state)
-    optimizer = torch.optim.AdamW(model.connector.parameters(), lr=settings["lr"], betas=tuple(settings["betas"]), weight_decay=settings["weight_decay"])
+    optimizer = torch.optim.AdamW(model.connector.parameters(), lr=settings.lr, betas=settings.betas, weight_decay=settings.weight_decay)
     env, durations, losses = Env(), [], []
     for step in range(steps + 1):
-        batch = examples[(step * settings["global_batch"]) % len(examples):][: settings["global_batch"]]
+        batch = examples[(step * settings.global_batch) % len(examples):][: settings.global_batch]
         start = time.perf_counter()
         stats = optimiser_step(model, model.connector, optimizer, batch, taps, settings, env)
         if step:
@@ -45,7 +45,7 @@ def timed_steps(model, connector_state, examples, taps, settings, steps) -> tupl
 @torch.no_grad()
 def fixed_batch_loss(model, examples, taps, settings, full_window: bool) -> float:
     model.eval()
-    batch = text_batch(model, examples, settings["max_tokens"])
+    batch = text_batch(model, examples, settings.max_tokens)
     tapped, mask = taps(examples)
     if full_window:  # the reference attends to 1500 frames; masking the padding makes it the same function
         mask = full_window_mask([frames_for_duration(e["duration"]) for e in examples])

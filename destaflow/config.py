@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ def validate_config(config: dict[str, Any], schema: dict[str, Any] | None = None
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         raise ConfigError(_one_line(jsonschema.exceptions.best_match(errors)))
-    _check_demo(config)
+    _check_across_keys(config)
     return config
 
 
@@ -82,11 +83,31 @@ def schema_defaults(section: str) -> dict[str, Any]:
     return copy.deepcopy(_defaults()[section])
 
 
-def _check_demo(config: dict[str, Any]) -> None:
+def _check_across_keys(config: dict[str, Any]) -> None:
+    """What the schema cannot say: relations between keys."""
     for key in ("pitch", "speaking_speed", "volume"):
         for label, (low, high) in config["demo"][key].items():
             if low > high:
                 raise ConfigError(f"config key 'demo.{key}.{label}': range [{low}, {high}] has low > high")
+    if config["augment"]["enabled"] and config["augment"]["name"] in config["corpora"]:
+        raise ConfigError(f"config key 'augment.name': {config['augment']['name']!r} is also a configured corpus; pick another name")
+    evaluation = config["evaluation"]
+    unbuilt = [f"benchmarks.{name}" for name, b in evaluation["benchmarks"].items() if not b["path"] and name != "demo"]
+    unbuilt += [f"{kind}.sets.{name}" for kind in ("ifeval", "chat") for name, s in evaluation[kind]["sets"].items() if not s["path"] and name != "demo"]
+    if evaluation["enabled"] and unbuilt:
+        raise ConfigError(f"config key 'evaluation.{unbuilt[0]}.path': needed (only `demo` is built by the workflow)")
+
+
+def missing_folders(config: dict[str, Any]) -> list[str]:
+    """The folders a validated configuration names that do not exist here, as 'key: path'. Checked when the
+    workflow starts rather than with the schema: a configuration may be written on one machine for another."""
+    evaluation, augment = config["evaluation"], config["augment"]
+    named = [(f"corpora.{name}.root", corpus.get("root")) for name, corpus in config["corpora"].items() if corpus["reader"] != "demo"]
+    named += [(f"augment.{key}", augment[key]) for key in ("noise_dir", "rir_dir") if augment["enabled"] and augment[key]]
+    if evaluation["enabled"]:
+        named += [(f"evaluation.benchmarks.{name}.path", b["path"]) for name, b in evaluation["benchmarks"].items() if b["path"]]
+        named += [(f"evaluation.{kind}.sets.{name}.path", s["path"]) for kind in ("ifeval", "chat") for name, s in evaluation[kind]["sets"].items() if s["path"]]
+    return [f"{key}: {path}" for key, path in named if not os.path.isdir(path or "")]
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -32,34 +32,9 @@ MODEL_ROLES = [role for role in ROLES if config["models"].get(role)]
 # extractor -> model role it loads (whisper_asr falls back to the backbone Whisper)
 EXTRACTOR_MODELS = {"whisper_asr": "asr", "gender_classifier": "gender", "emotion_classifier": "emotion"}
 
-_missing_roots = [
-    f"{name}: {corpus['root']}"
-    for name, corpus in config["corpora"].items()
-    if corpus["reader"] != "demo" and not os.path.isdir(corpus.get("root") or "")
-] + [
-    f"augment.{key}: {config['augment'][key]}"
-    for key in ("noise_dir", "rir_dir")
-    if config["augment"]["enabled"] and config["augment"][key] and not os.path.isdir(config["augment"][key])
-] + [
-    f"evaluation.benchmarks.{name}.path: {benchmark['path']}"
-    for name, benchmark in config["evaluation"]["benchmarks"].items()
-    if config["evaluation"]["enabled"] and benchmark["path"] and not os.path.isdir(benchmark["path"])
-] + [
-    f"evaluation.ifeval.sets.{name}.path: {ifeval_set['path']}"
-    for name, ifeval_set in config["evaluation"]["ifeval"]["sets"].items()
-    if config["evaluation"]["enabled"] and ifeval_set["path"] and not os.path.isdir(ifeval_set["path"])
-] + [
-    f"evaluation.chat.sets.{name}.path: {chat_set['path']}"
-    for name, chat_set in config["evaluation"]["chat"]["sets"].items()
-    if config["evaluation"]["enabled"] and chat_set["path"] and not os.path.isdir(chat_set["path"])
-]
-if _missing_roots:
-    raise WorkflowError("corpus folders do not exist: " + "; ".join(_missing_roots))
-_unbuilt = [f"benchmarks.{name}" for name, b in config["evaluation"]["benchmarks"].items() if not b["path"] and name != "demo"]
-_unbuilt += [f"ifeval.sets.{name}" for name, s in config["evaluation"]["ifeval"]["sets"].items() if not s["path"] and name != "demo"]
-_unbuilt += [f"chat.sets.{name}" for name, s in config["evaluation"]["chat"]["sets"].items() if not s["path"] and name != "demo"]
-if config["evaluation"]["enabled"] and _unbuilt:
-    raise WorkflowError(f"evaluation.{_unbuilt[0]} needs a path (only `demo` is built by the workflow)")
+_missing = config_helpers.missing_folders(config)
+if _missing:
+    raise WorkflowError("folders the configuration names do not exist: " + "; ".join(_missing))
 
 
 def model_dirs():
@@ -72,8 +47,6 @@ def corpora_with_reader(*readers):
 
 AUGMENT = config["augment"]
 AUGMENTED = AUGMENT["name"]
-if AUGMENT["enabled"] and AUGMENTED in config["corpora"]:
-    raise WorkflowError(f"augment.name {AUGMENTED!r} is also a configured corpus; pick another name")
 # every corpus the workflow builds manifests for, the augmented one included
 CORPORA = list(config["corpora"]) + ([AUGMENTED] if AUGMENT["enabled"] else [])
 

@@ -75,3 +75,36 @@ def test_the_schemas_names_are_the_registries_names():
     assert set(attributes["per_corpus"]["additionalProperties"]["items"]["enum"]) == set(REGISTRY)
     readers = schema["properties"]["corpora"]["additionalProperties"]["properties"]["reader"]["enum"]
     assert set(readers) == set(READERS) | {DEMO_READER}
+
+
+def test_training_settings_are_the_schemas_train_and_connector_sections():
+    """TrainSettings declares types, the schema names and defaults: the same names in both, no default of its own
+    for a `train` key, and every schema default turns into a valid settings object."""
+    from dataclasses import MISSING, fields
+
+    from destaflow.training.settings import TrainSettings, resolve_settings
+
+    sections = load_schema()["properties"]
+    train, connector = set(sections["train"]["properties"]), set(sections["connector"]["properties"])
+    declared = {field.name: field for field in fields(TrainSettings)}
+    finetuning_only = {"lora", "init_adapter"}
+    assert train | connector <= set(declared) and set(declared) - train - finetuning_only <= connector | {"num_heads", "ffn_dim"}
+    assert all(declared[name].default is MISSING for name in train)
+    settings = resolve_settings({})
+    assert settings.lr == sections["train"]["properties"]["lr"]["default"] and settings.lora is None
+
+
+def test_relations_between_keys_are_refused_with_the_key_to_fix():
+    with pytest.raises(ConfigError, match="augment.name.*also a configured corpus"):
+        validate_config({"corpora": {"augmented": {"reader": "demo"}}, "augment": {"enabled": True, "name": "augmented"}})
+    with pytest.raises(ConfigError, match=r"evaluation.benchmarks.dynamic_superb.path': needed"):
+        validate_config({"evaluation": {"enabled": True, "benchmarks": {"dynamic_superb": {"instances": []}}}})
+
+
+def test_folders_the_configuration_names_are_checked_here(tmp_path):
+    from destaflow.config import missing_folders
+
+    config = validate_config({"corpora": {"vctk": {"reader": "vctk", "root": str(tmp_path / "absent")}, "demo": {"reader": "demo"}}})
+    assert missing_folders(config) == [f"corpora.vctk.root: {tmp_path / 'absent'}"]
+    (tmp_path / "absent").mkdir()
+    assert missing_folders(config) == []

@@ -129,8 +129,8 @@ def test_the_two_table_iv_variants_differ_only_in_the_starting_connector():
 
 def test_without_a_lora_block_the_settings_and_fingerprint_are_the_caption_stages():
     settings = resolve_settings({"num_queries": 8})
-    assert settings["lora"] is None and settings["init_adapter"] is None
-    assert resolve_settings({"lora": {"enabled": False, "rank": 4}})["lora"] is None
+    assert settings.lora is None and settings.init_adapter is None
+    assert resolve_settings({"lora": {"enabled": False, "rank": 4}}).lora is None
     assert '"lora"' not in resume_fingerprint(settings, 4) and '"init_adapter"' not in resume_fingerprint(settings, 4)
     assert '"lora"' in resume_fingerprint(resolve_settings({"lora": LORA}), 4)
     with pytest.raises(ValueError, match="unknown lora settings"):
@@ -169,7 +169,7 @@ def test_lora_trains_only_the_connector_and_qkv_lora_and_reloads_for_inference(d
     frozen = frozen_parameters(model)
     connector = {name: p.detach().clone() for name, p in model.connector.named_parameters()}
     lora = {name: p.detach().clone() for name, p in model.llm.named_parameters() if p.requires_grad}
-    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=settings["lr"])
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=settings.lr)
     taps = TapSource(model, EncoderCache(data["cache"]), trim=True)
     for _ in range(2):
         optimiser_step(model, model.connector, optimizer, read_examples(data["train4"]), taps, settings, Env())

@@ -1,5 +1,6 @@
 """Adapter training on the real prepared tiny.en + SmolLM2 with eight espeak-ng clips (about a minute)."""
 
+import dataclasses
 import json
 import math
 import os
@@ -113,7 +114,7 @@ def test_schedule_warms_up_linearly_then_decays_by_cosine():
     assert [learning_rate(k, s, 14) for k in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert learning_rate(9, s, 14) == pytest.approx(0.5)  # half-way through the cosine
     assert learning_rate(14, s, 14) == pytest.approx(0.0)
-    assert learning_rate(9, s | {"schedule": "constant"}, 14) == 1.0
+    assert learning_rate(9, dataclasses.replace(s, schedule="constant"), 14) == 1.0
 
 
 def test_epochs_shuffle_reproducibly_and_the_last_batch_wraps_around():
@@ -124,9 +125,9 @@ def test_epochs_shuffle_reproducibly_and_the_last_batch_wraps_around():
 
 
 def test_global_batch_must_split_into_micro_batches_and_processes():
-    assert accumulation_steps({"global_batch": 16, "micro_batch": 4}, 2) == 2
+    assert accumulation_steps(resolve_settings({"global_batch": 16, "micro_batch": 4}), 2) == 2
     with pytest.raises(ValueError, match="not a multiple"):
-        accumulation_steps({"global_batch": 6, "micro_batch": 4}, 1)
+        accumulation_steps(resolve_settings({"global_batch": 6, "micro_batch": 4}), 1)
 
 
 # ---- encoder cache -----------------------------------------------------------------------------------------

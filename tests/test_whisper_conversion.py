@@ -10,7 +10,8 @@ import soundfile as sf
 import soxr
 
 from conftest import require_espeak
-from destaflow.models.ctranslate2_whisper import CTranslate2FormatError, convert_ctranslate2_whisper, read_model_bin
+from destaflow.models.ctranslate2_bin import CTranslate2FormatError, read_model_bin
+from destaflow.models.ctranslate2_whisper import convert_ctranslate2_whisper
 
 pytestmark = pytest.mark.slow  # converts real Whisper weights
 

@@ -21,7 +21,7 @@ from destaflow.atomic import atomic_path
 from destaflow.models.speech_lm import SpeechLM
 from destaflow.training.distributed import Env, all_gather_tensors, barrier
 from destaflow.training.lora import finetune_fingerprint, has_lora, load_lora_state, lora_state
-from destaflow.training.settings import RESUME_KEYS
+from destaflow.training.settings import RESUME_KEYS, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class Progress:
     truncated: int = 0  # training targets the token cap cut so far in the current epoch
 
 
-def resume_fingerprint(settings: dict, num_train: int) -> str:
-    return json.dumps({k: settings.get(k) for k in RESUME_KEYS} | finetune_fingerprint(settings) | {"num_train": num_train}, sort_keys=True)
+def resume_fingerprint(settings: TrainSettings, num_train: int) -> str:
+    return json.dumps({k: getattr(settings, k) for k in RESUME_KEYS} | finetune_fingerprint(settings) | {"num_train": num_train}, sort_keys=True)
 
 
 def checkpoint(path: Path, model: SpeechLM, optimizer, progress: Progress, fingerprint: str, env: Env) -> None:

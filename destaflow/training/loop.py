@@ -50,7 +50,7 @@ from destaflow.training.distributed import Env, all_sum, barrier, close_distribu
 from destaflow.training.lora import add_lora, average_lora_gradients, start_from_adapter, train_mode, trainable_parameters
 from destaflow.training.runlog import RunLogs
 from destaflow.training.settings import (
-    CONNECTOR_KEYS,
+    TrainSettings,
     accumulation_steps,
     epoch_order,
     global_batch_indices,
@@ -66,17 +66,16 @@ log = logging.getLogger(__name__)
 # ---- model ---------------------------------------------------------------------------------------------------
 
 
-def build_model(settings: dict, whisper_dir: str, llm_dir: str, env: Env) -> SpeechLM:
-    torch.manual_seed(settings["seed"])  # the same connector initialisation in every process
-    options = {k: settings[k] for k in CONNECTOR_KEYS if k != "tap_layers" and settings.get(k) is not None}
+def build_model(settings: TrainSettings, whisper_dir: str, llm_dir: str, env: Env) -> SpeechLM:
+    torch.manual_seed(settings.seed)  # the same connector initialisation in every process
     with quiet_loading():
-        model = SpeechLM.from_pretrained(whisper_dir, llm_dir, settings.get("tap_layers"), **options)
+        model = SpeechLM.from_pretrained(whisper_dir, llm_dir, settings.tap_layers, **settings.connector_options())
     if env.device.type == "cuda":
         model.llm.to(torch.bfloat16)  # frozen LLM in bf16, the connector stays fp32 (as the paper trains)
-    if settings.get("init_adapter"):
-        start_from_adapter(model, settings["init_adapter"])
-    if settings.get("lora"):
-        add_lora(model, settings["lora"])  # after the bf16 cast: peft keeps the LoRA matrices in fp32
+    if settings.init_adapter:
+        start_from_adapter(model, settings.init_adapter)
+    if settings.lora:
+        add_lora(model, settings.lora)  # after the bf16 cast: peft keeps the LoRA matrices in fp32
     return train_mode(model.to(env.device))
 
 
@@ -93,9 +92,9 @@ class StepStats:
     truncated: int  # targets the token cap cut, whole global batch
 
 
-def forward_backward(model: SpeechLM, connector: nn.Module, examples: list[dict], taps: TapSource, settings: dict, env: Env) -> StepStats:
+def forward_backward(model: SpeechLM, connector: nn.Module, examples: list[dict], taps: TapSource, settings: TrainSettings, env: Env) -> StepStats:
     """Accumulate this process's gradient for one global batch; `examples` is this process's share."""
-    pieces = [(chunk, text_batch(model, chunk, settings["max_tokens"])) for chunk in chunks(examples, settings["micro_batch"])]
+    pieces = [(chunk, text_batch(model, chunk, settings.max_tokens)) for chunk in chunks(examples, settings.micro_batch)]
     tokens, truncated = all_sum(env, sum(b.tokens for _, b in pieces), sum(b.num_truncated for _, b in pieces))
     loss_sum = 0.0
     for i, (chunk, batch) in enumerate(pieces):
@@ -112,7 +111,7 @@ def forward_backward(model: SpeechLM, connector: nn.Module, examples: list[dict]
 
 def optimiser_step(model, connector, optimizer, examples, taps, settings, env) -> StepStats:
     stats = forward_backward(model, connector, examples, taps, settings, env)
-    nn.utils.clip_grad_norm_(trainable_parameters(model), settings["grad_clip"])
+    nn.utils.clip_grad_norm_(trainable_parameters(model), settings.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     (stats.loss_sum,) = all_sum(env, stats.loss_sum)
@@ -123,12 +122,12 @@ def optimiser_step(model, connector, optimizer, examples, taps, settings, env) -
 
 
 @torch.no_grad()
-def validation_loss(model: SpeechLM, examples: list[dict], taps: TapSource, settings: dict, env: Env) -> tuple[float, int, int]:
+def validation_loss(model: SpeechLM, examples: list[dict], taps: TapSource, settings: TrainSettings, env: Env) -> tuple[float, int, int]:
     """Token-mean loss over the validation examples (split over processes), its tokens and truncated targets."""
     model.eval()
     loss_sum, tokens, truncated = 0.0, 0, 0
-    for chunk in chunks(process_share(examples, env), settings["micro_batch"]):
-        batch = collate(model, chunk, taps, settings["max_tokens"])
+    for chunk in chunks(process_share(examples, env), settings.micro_batch):
+        batch = collate(model, chunk, taps, settings.max_tokens)
         mask = None if batch.frame_mask is None else batch.frame_mask.to(env.device)
         with autocast(env):
             loss, n = model(batch.inputs, model.audio_embeddings(batch.tapped.to(env.device), mask))
@@ -149,7 +148,7 @@ def probe_clips(examples: list[dict], limit: int, seed: int) -> list[dict]:
     return [clips[i] for i in sorted(random.Random(seed).sample(chosen, min(limit, len(chosen))))]
 
 
-def run_probe(model: SpeechLM, clips: list[dict], taps: TapSource, settings: dict, env: Env):
+def run_probe(model: SpeechLM, clips: list[dict], taps: TapSource, settings: TrainSettings, env: Env):
     """The likelihood probe (destaflow.evaluation.probe) on the validation clips: one row per attribute."""
 
     def embed(chunk: list[dict]):
@@ -157,22 +156,22 @@ def run_probe(model: SpeechLM, clips: list[dict], taps: TapSource, settings: dic
         with autocast(env):
             return model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
 
-    table = likelihood_probe(model, clips, embed, settings["micro_batch"])
+    table = likelihood_probe(model, clips, embed, settings.micro_batch)
     train_mode(model)
     return table
 
 
 @torch.no_grad()
-def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, settings: dict, env: Env) -> list[dict]:
+def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, settings: TrainSettings, env: Env) -> list[dict]:
     """Greedy answers to the examples' prompts, beside their reference captions."""
     model.eval()
     rows = []
-    for chunk in chunks(examples, settings["micro_batch"]):
+    for chunk in chunks(examples, settings.micro_batch):
         inputs = model.build_inputs([e["transcription"] or "" for e in chunk], [e["input"] for e in chunk])
         tapped, mask = taps(chunk)
         with autocast(env):
             embeds = model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
-            answers = model.generate(inputs, embeds, max_new_tokens=settings["sample_tokens"])
+            answers = model.generate(inputs, embeds, max_new_tokens=settings.sample_tokens)
         rows += [
             {"id": e["id"], "transcription": e["transcription"], "prompt": e["input"], "reference": e["target"], "generated": answer}
             for e, answer in zip(chunk, answers)
@@ -205,7 +204,7 @@ def train_adapter(
 ) -> dict:
     """Train the connector; return a summary. `max_steps` stops early (with a checkpoint) after that many steps."""
     s = resolve_settings(settings)
-    if s["cache"] and cache_dir is None:
+    if s.cache and cache_dir is None:
         raise ValueError("cache: true needs the encoder cache folders (or set cache: false for the reference loop)")
     env = init_distributed()
     try:
@@ -215,28 +214,28 @@ def train_adapter(
 
 
 def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir, out, resume, max_steps) -> dict:
-    if s["threads"]:
-        torch.set_num_threads(s["threads"])
+    if s.threads:
+        torch.set_num_threads(s.threads)
     model = build_model(s, whisper_dir, llm_dir, env)
-    taps = TapSource(model, EncoderCache(cache_dir) if s["cache"] else None, s["trim"], whisper_dir)
+    taps = TapSource(model, EncoderCache(cache_dir) if s.cache else None, s.trim, whisper_dir)
     train, valid = usable_examples(taps, train_parquet, env), usable_examples(taps, valid_parquet, env)
-    valid = valid[: s["valid_limit"]] if s["valid_limit"] else valid
-    probed = probe_clips(valid, s["probe_clips"], s["seed"]) if env.is_main and s["probe_clips"] else []
+    valid = valid[: s.valid_limit] if s.valid_limit else valid
+    probed = probe_clips(valid, s.probe_clips, s.seed) if env.is_main and s.probe_clips else []
     if not train:
         raise ValueError(f"no usable training examples in {train_parquet}")
     accumulation = accumulation_steps(s, env.world_size)
-    steps_per_epoch = math.ceil(len(train) / s["global_batch"])
-    total_steps = s["epochs"] * steps_per_epoch
+    steps_per_epoch = math.ceil(len(train) / s.global_batch)
+    total_steps = s.epochs * steps_per_epoch
     if env.is_main:
         log.info(
             "training the connector (%d parameters) on %d examples: %d epochs x %d steps, global batch %d = %d x %d accumulation x %d processes",
-            sum(p.numel() for p in model.connector.parameters()), len(train), s["epochs"], steps_per_epoch,
-            s["global_batch"], s["micro_batch"], accumulation, env.world_size,
+            sum(p.numel() for p in model.connector.parameters()), len(train), s.epochs, steps_per_epoch,
+            s.global_batch, s.micro_batch, accumulation, env.world_size,
         )
 
     connector = DistributedDataParallel(model.connector, device_ids=[env.device] if env.device.type == "cuda" else None) if env.distributed else model.connector
-    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
-    torch.manual_seed(s["seed"] + env.rank)  # the dropout stream, one per process
+    optimizer = torch.optim.AdamW(trainable_parameters(model), lr=s.lr, betas=s.betas, weight_decay=s.weight_decay)
+    torch.manual_seed(s.seed + env.rank)  # the dropout stream, one per process
     state_path, fingerprint = out / "checkpoint" / "state.pt", resume_fingerprint(s, len(train))
     progress = restore(state_path, model, optimizer, fingerprint, env) if resume and state_path.exists() else Progress()
     logs = RunLogs(out, env, progress.step, progress.epoch)
@@ -247,13 +246,13 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
         logs.probed(0, 0, run_probe(model, probed, taps, s, env))
 
     try:
-        while progress.epoch < s["epochs"]:
-            order = epoch_order(len(train), s["seed"], progress.epoch)
+        while progress.epoch < s.epochs:
+            order = epoch_order(len(train), s.seed, progress.epoch)
             while progress.position < steps_per_epoch:
                 if max_steps is not None and progress.step >= max_steps:
                     save()
                     return summary | {"steps": progress.step, "epochs": progress.epoch, "stopped_early": True}
-                indices = process_share(global_batch_indices(order, progress.position, s["global_batch"]), env)
+                indices = process_share(global_batch_indices(order, progress.position, s.global_batch), env)
                 lr = learning_rate(progress.step, s, total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -265,11 +264,11 @@ def _train(s, env, whisper_dir, llm_dir, train_parquet, valid_parquet, cache_dir
                 row = {"step": progress.step, "epoch": progress.epoch + 1, "loss": loss, "lr": lr, "tokens": stats.tokens, "seconds": time.perf_counter() - started}
                 logs.step(row)
                 bar.update()
-                if progress.step % s["log_every"] == 0 or progress.step == 1:
+                if progress.step % s.log_every == 0 or progress.step == 1:
                     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
                     log.info("step %d/%d epoch %d loss %.4f lr %.3g (%.2f s)", progress.step, total_steps, progress.epoch + 1, loss, lr, row["seconds"])
                 summary["train_loss"] = loss
-                if s["checkpoint_every"] and progress.step % s["checkpoint_every"] == 0:
+                if s.checkpoint_every and progress.step % s.checkpoint_every == 0:
                     save()
                     if env.is_main:
                         save_adapter(model, out / "adapter", whisper_dir, llm_dir, {"epoch": progress.epoch, "step": progress.step})
@@ -289,7 +288,7 @@ def end_of_epoch(model, valid, taps, s, env, progress: Progress, logs: RunLogs, 
     """Validation loss, the likelihood probe, a few generated samples, the adapter; returns what the summary should show."""
     epoch = progress.epoch + 1
     valid_loss, valid_tokens, valid_truncated = validation_loss(model, valid, taps, s, env) if valid else (float("nan"), 0, 0)
-    samples = generate_samples(model, valid[: s["eval_samples"]], taps, s, env) if env.is_main and s["eval_samples"] else []
+    samples = generate_samples(model, valid[: s.eval_samples], taps, s, env) if env.is_main and s.eval_samples else []
     row = {
         "epoch": epoch, "step": progress.step, "valid_loss": valid_loss, "valid_tokens": valid_tokens,
         "train_truncated": progress.truncated, "valid_truncated": valid_truncated,

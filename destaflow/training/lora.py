@@ -44,9 +44,9 @@ def resolve_lora(block: dict | None) -> dict | None:
     return resolved if resolved["enabled"] else None
 
 
-def finetune_fingerprint(settings: dict) -> dict:
-    """What a resumed finetuning run must share with the saved one; empty for a caption-stage run."""
-    return {key: settings[key] for key in ("lora", "init_adapter") if settings.get(key)}
+def finetune_fingerprint(settings) -> dict:
+    """What a resumed finetuning run must share with the saved one (TrainSettings'); empty for a caption-stage run."""
+    return {key: getattr(settings, key) for key in ("lora", "init_adapter") if getattr(settings, key)}
 
 
 # ---- building the model ----------------------------------------------------------------------------------------
