@@ -3,6 +3,8 @@
     destaflow chat --model ADAPTER_DIR --audio a.wav [--audio b.flac ...] [--system S] "What can you hear?"
     destaflow transcribe --whisper WHISPER_DIR --audio a.wav [--audio ...]
     destaflow prepare --role llm --source SPEC --out DIR   (what the workflow's prepare_model rule does)
+    destaflow import-release RELEASE_DIR --out ADAPTER_DIR [--whisper W --llm L --taps training|inference]
+    destaflow export-release ADAPTER_DIR --out RELEASE_DIR  (the authors' DeSTA2 layout, destaflow.models.desta_release)
 
 Audio in any format libsndfile reads (wav, flac, ogg, mp3), any sample rate, mono or multichannel. Unusable
 input ends the command with one line per problem, `error: <file>: <reason>`, and exit status 2; every file
@@ -49,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--role", required=True, help="models.<role> it stands for: whisper, llm, asr, gender or emotion")
     prepare.add_argument("--source", required=True, metavar="SPEC", help="package:..., hub:... or a local folder (as in config)")
     prepare.add_argument("--out", required=True, metavar="DIR", help="folder to create")
+
+    imports = commands.add_parser("import-release", help="an adapter folder from the authors' DeSTA2 release (qformer_connector.pth)")
+    imports.add_argument("release", metavar="RELEASE_DIR")
+    imports.add_argument("--out", required=True, metavar="ADAPTER_DIR")
+    imports.add_argument("--whisper", help="Whisper folder or hub id (default: the release's whisper_model_id)")
+    imports.add_argument("--llm", help="LLM folder or hub id (default: the release's llama_model_id)")
+    imports.add_argument("--taps", choices=["training", "inference"], default="training",
+                         help="which of the authors' tap conventions the weights expect (see desta_release)")
+    exports = commands.add_parser("export-release", help="the authors' DeSTA2 release layout from an adapter folder")
+    exports.add_argument("adapter", metavar="ADAPTER_DIR")
+    exports.add_argument("--out", required=True, metavar="RELEASE_DIR")
     return parser
 
 
@@ -122,10 +135,26 @@ def run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_release(args: argparse.Namespace) -> int:
+    from destaflow.models.adapter import AdapterError
+    from destaflow.models.desta_release import export_release, import_release
+
+    try:
+        if args.command == "import-release":
+            print(import_release(args.release, args.out, args.whisper, args.llm, args.taps))
+        else:
+            print(export_release(args.adapter, args.out))
+    except (AdapterError, OSError, ValueError) as error:
+        return fail((str(error).strip() or type(error).__name__).splitlines()[0])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "prepare":
         return run_prepare(args)
+    if args.command in ("import-release", "export-release"):
+        return run_release(args)
     if problems := unreadable(args.audio):
         return fail(*problems)
     with warnings.catch_warnings():

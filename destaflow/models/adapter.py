@@ -59,12 +59,24 @@ def save_adapter(
     model: SpeechLM, out_dir: str | os.PathLike, whisper: str | os.PathLike, llm: str | os.PathLike, extra: dict | None = None
 ) -> Path:
     """Write the connector (and the LLM's LoRA, when it has one) as an adapter folder; all or nothing."""
+    return save_connector(model.connector, out_dir, whisper, llm, extra, lora_llm=model.llm if _is_peft_model(model.llm) else None)
+
+
+def save_connector(
+    connector: QFormerConnector,
+    out_dir: str | os.PathLike,
+    whisper: str | os.PathLike,
+    llm: str | os.PathLike,
+    extra: dict | None = None,
+    lora_llm: torch.nn.Module | None = None,
+) -> Path:
+    """An adapter folder from a connector (and a peft-wrapped LLM whose LoRA goes with it); all or nothing."""
     extra = dict(extra or {})
     if clash := RESERVED_KEYS & extra.keys():
         raise ValueError(f"extra may not set {sorted(clash)}: save_adapter writes them")
     config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "connector": dataclasses.asdict(model.connector.config),
+        "connector": dataclasses.asdict(connector.config),
         "whisper": _model_reference(whisper),
         "llm": _model_reference(llm),
         "whisper_name": _provenance_name(whisper),
@@ -72,10 +84,10 @@ def save_adapter(
     }
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        state = {key: value.detach().to("cpu").contiguous() for key, value in model.connector.state_dict().items()}
+        state = {key: value.detach().to("cpu").contiguous() for key, value in connector.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
-        if _is_peft_model(model.llm):
-            model.llm.save_pretrained(str(tmp / LORA_DIR), safe_serialization=True)
+        if lora_llm is not None:
+            lora_llm.save_pretrained(str(tmp / LORA_DIR), safe_serialization=True)
             config["lora"] = LORA_DIR
         (tmp / CONFIG_FILE).write_text(json.dumps(config | extra, indent=2) + "\n")
     return out_dir

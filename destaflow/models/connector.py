@@ -38,7 +38,7 @@ class ConnectorConfig:
     num_queries: int = 64
     qformer_layers: int = 2
     num_heads: int | None = None  # default whisper_dim // 64 (12 at whisper-small)
-    ffn_dim: int | None = None  # default 4 * whisper_dim
+    ffn_dim: int | None = None  # default 4 * whisper_dim; the authors keep 3072 at every size (equal at whisper-small, see desta_release)
     dropout: float = 0.1
     layer_norm_eps: float = 1e-12
     attn_implementation: str = "sdpa"  # or "eager"; both read the masks below the same way
