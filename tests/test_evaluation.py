@@ -51,10 +51,27 @@ def test_instance_table_has_the_48_speech_instances_by_dimension():
         ("How fast? The answer could be slow, normal, or fast.", ["slow", "normal", "fast"]),
         ("Options: yes/no", ["yes", "no"]),
         ("Transcribe the audio.", None),
+        ('Tell the gender. Choose the answer from "Man" or "Woman"\nAnswer in capital letters.', ["Man", "Woman"]),
+        ('Who wrote it? Choose the answer from "F. Scott Fitzgerald", "J.D. Salinger" or "father,boy".', ["F. Scott Fitzgerald", "J.D. Salinger", "father,boy"]),
+        ("Infer the emotion. Please answer with the following four emotion categories: neutral, happy, sad, and angry.\nUse lowercase.",
+         ["neutral", "happy", "sad", "angry"]),
     ],
 )
 def test_options_are_read_from_the_instruction(instruction, options):
     assert rules.parse_options(instruction) == options
+
+
+def test_speech_ifeval_closed_ended_instructions_yield_their_options():
+    """Every closed-ended Speech-IFEval item scored by accuracy names its options; the label is among them
+    (MMAU's fixture has 20 items whose label is not one of the options it lists: their data, not the parse)."""
+    path = SHARED / "reference" / "fixtures" / "speech-ifeval_closed_ended_questions.jsonl"
+    if not path.exists():
+        pytest.skip("../shared/reference is not here")
+    rows = [row for row in map(json.loads, path.read_text().splitlines()) if row["metric"] != "wer"]
+    parsed = [(row, rules.parse_options(row["instruction"])) for row in rows]
+    assert all(options for _, options in parsed)
+    missing = [row for row, options in parsed if rules.normalise_label(row["label"]) not in map(rules.normalise_label, options)]
+    assert {row["dataset"] for row in missing} <= {"MMAU"} and len(missing) <= 20
 
 
 def test_rules_count_no_option_or_several_as_wrong():

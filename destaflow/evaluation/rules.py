@@ -20,8 +20,18 @@ RULES = ("exact", "contains", "exclusive")
 # Label spellings that differ from how an answer would say them.
 LABEL_ALIASES = {"no_emotion": "no emotion", "true": "yes", "false": "no"}
 
-_OPTIONS_SENTENCE = re.compile(r"(?:the answer (?:could|can|should|must|would) be|options?(?: are)?:|choose from:?|select from:?)\s+(.+?)(?:\.\s|\.$|$)", re.IGNORECASE)
-_SEPARATORS = re.compile(r"\s*(?:,\s*or\s+|,\s*|\s+or\s+|/)\s*")
+# Where an instruction starts listing its options: Dynamic-SUPERB's "The answer could be a, b, or c.", "Options:
+# yes/no", and Speech-IFEval's 'Choose the answer from "Man" or "Woman"' and "Please answer with the following
+# four emotion categories: neutral, happy, sad, and angry." The list ends at a sentence's end or a line break.
+_OPTIONS_START = re.compile(
+    r"(?:the answer (?:could|can|should|must|would) be|options?(?: are)?:|(?:choose|select|pick) (?:the answer |one )?from:?"
+    r"|answer with (?:one of )?the following(?: [\w-]+)*?:)\s+",
+    re.IGNORECASE,
+)
+_QUOTED_LIST = re.compile(r'(?:"[^"]+"(?:\s*,\s*(?:or\s+|and\s+)?|\s+(?:or|and)\s+)?)+')  # may hold commas and periods
+_QUOTED = re.compile(r'"([^"]+)"')
+_PLAIN_LIST = re.compile(r"(.+?)(?:\.\s|\.$|\n|$)")
+_SEPARATORS = re.compile(r"\s*(?:,\s*(?:or|and)\s+|,\s*|\s+(?:or|and)\s+|/)\s*")
 
 
 @lru_cache(maxsize=1)
@@ -49,12 +59,17 @@ def contains_words(answer_words: list[str], phrase: str) -> bool:
 
 
 def parse_options(instruction: str) -> list[str] | None:
-    """The options an instruction lists ("The answer could be clean or noisy."), or None if it lists none."""
-    match = _OPTIONS_SENTENCE.search(instruction)
-    if not match:
+    """The options an instruction lists ("The answer could be clean or noisy.", 'Choose the answer from "Man" or
+    "Woman"'), or None if it lists none."""
+    start = _OPTIONS_START.search(instruction)
+    if not start:
         return None
-    listed = match.group(1).strip().strip(".").strip()
-    options = [part.strip().strip("'\"") for part in _SEPARATORS.split(listed)]
+    rest = instruction[start.end():]
+    if quoted := _QUOTED_LIST.match(rest):
+        options = [part.strip() for part in _QUOTED.findall(quoted.group(0))]
+    else:
+        listed = _PLAIN_LIST.match(rest).group(1).strip().strip(".").strip()
+        options = [part.strip().strip("'\"") for part in _SEPARATORS.split(listed)]
     options = [option for option in options if option]
     return options if len(options) >= 2 else None
 
