@@ -3,6 +3,7 @@
     destaflow chat --model ADAPTER_DIR --audio a.wav [--audio b.flac ...] [--system S] "What can you hear?"
     destaflow transcribe --whisper WHISPER_DIR --audio a.wav [--audio ...]
     destaflow prepare --role llm --source SPEC --out DIR   (what the workflow's prepare_model rule does)
+    destaflow serve --model ADAPTER_DIR [--port 8000]   (OpenAI chat-completions API, destaflow.serve)
     destaflow import-release RELEASE_DIR --out ADAPTER_DIR [--whisper W --llm L --taps training|inference]
     destaflow export-release ADAPTER_DIR --out RELEASE_DIR  (the authors' DeSTA2 layout, destaflow.models.desta_release)
 
@@ -51,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--role", required=True, help="models.<role> it stands for: whisper, llm, asr, gender or emotion")
     prepare.add_argument("--source", required=True, metavar="SPEC", help="package:..., hub:... or a local folder (as in config)")
     prepare.add_argument("--out", required=True, metavar="DIR", help="folder to create")
+
+    serve = commands.add_parser("serve", help="serve the model over OpenAI's chat-completions API")
+    serve.add_argument("--model", required=True, metavar="ADAPTER_DIR", help="trained adapter folder")
+    serve.add_argument("--whisper", help="Whisper folder or hub id (default: the one the adapter records)")
+    serve.add_argument("--llm", help="LLM folder or hub id (default: the one the adapter records)")
+    serve.add_argument("--name", help="the model id clients name (default: ADAPTER_DIR)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--batch-size", type=int, default=8, help="requests answered in one batched generation")
+    serve.add_argument("--queue-size", type=int, default=64, help="waiting requests before 429")
+    serve.add_argument("--max-tokens", type=int, default=1024, help="the largest max_tokens a request may ask")
+    serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body (base64 audio included)")
+    serve.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    serve.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="backbone dtype")
 
     imports = commands.add_parser("import-release", help="an adapter folder from the authors' DeSTA2 release (qformer_connector.pth)")
     imports.add_argument("release", metavar="RELEASE_DIR")
@@ -155,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_prepare(args)
     if args.command in ("import-release", "export-release"):
         return run_release(args)
+    if args.command == "serve":
+        from destaflow.serve import serve
+
+        serve(args.model, args.host, args.port, args.whisper, args.llm, args.name, args.device, args.dtype, batch_size=args.batch_size,
+              queue_size=args.queue_size, max_tokens=args.max_tokens, max_body_bytes=int(args.max_body_mb * (1 << 20)))  # fmt: skip
+        return 0
     if problems := unreadable(args.audio):
         return fail(*problems)
     with warnings.catch_warnings():

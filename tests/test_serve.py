@@ -1,0 +1,165 @@
+"""`destaflow serve`: a live server on localhost, called with the official openai client."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+openai = pytest.importorskip("openai")
+
+from destaflow.serve import create_app, running_server  # noqa: E402
+
+
+def audio_part(samples: np.ndarray, fmt: str = "wav", rate: int = 16000) -> dict:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format=fmt.upper())
+    return {"type": "input_audio", "input_audio": {"data": base64.b64encode(buffer.getvalue()).decode(), "format": fmt}}
+
+
+def tone(seconds: float = 1.0, frequency: float = 220.0, rate: int = 16000) -> np.ndarray:
+    return (0.2 * np.sin(2 * np.pi * frequency * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def question(text: str, *audios: dict) -> list[dict]:
+    return [{"role": "user", "content": [*audios, {"type": "text", "text": text}]}]
+
+
+class EchoModel:
+    """Answers with what it was given; `gate` (an Event) holds the worker inside a generation."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.gate, self.batches = gate, []
+
+    def batch_chat(self, conversations, batch_size, max_new_tokens, do_sample, temperature, top_p):
+        self.batches.append(len(conversations))
+        if self.gate is not None:
+            self.gate.wait(30)
+        return [f"{sum(m['role'] == 'audio' for m in c)} audio, {len(next(m for m in c if m['role'] == 'audio')['content'][0])} samples: {c[-1]['content']}"
+                for c in conversations]  # fmt: skip
+
+
+@contextlib.contextmanager
+def running(app):
+    with running_server(app) as url:
+        yield openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+
+
+def test_the_openai_client_lists_the_model_and_gets_answers_about_several_audios():
+    with running(create_app(EchoModel(), "tiny")) as client:
+        assert [model.id for model in client.models.list().data] == ["tiny"]
+        messages = [{"role": "system", "content": "Be brief."}, *question("Same speaker?", audio_part(tone()), audio_part(tone(0.5, rate=8000), "flac"))]
+        response = client.chat.completions.create(model="tiny", messages=messages, max_tokens=16)
+        assert response.choices[0].message.content == "2 audio, 16000 samples: Same speaker?"
+
+
+def test_bad_requests_get_a_4xx_with_a_reason_and_the_server_keeps_serving():
+    with running(create_app(EchoModel(), "tiny", max_tokens=64, max_body_bytes=100_000)) as client:
+        ask = lambda messages, **kwargs: client.chat.completions.create(model="tiny", messages=messages, **kwargs)  # noqa: E731
+        broken = {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF not really a wav").decode(), "format": "wav"}}
+        cases = [
+            (dict(messages=question("Hi?", broken)), 400, "undecodable"),
+            (dict(messages=question("Hi?", {"type": "input_audio", "input_audio": {"data": "%%%", "format": "wav"}})), 400, "not base64"),
+            (dict(messages=question("What can you hear?")), 400, "no input_audio"),
+            (dict(messages=question("Hi?", audio_part(tone())), extra_body={"voice": "alloy"}), 400, "voice"),
+            (dict(messages=question("Hi?", audio_part(tone())), max_tokens=65), 400, "over this server's limit"),
+            (dict(messages=question("Hi?", audio_part(tone(5.0)))), 413, "request body over"),
+        ]
+        for kwargs, status, reason in cases:
+            with pytest.raises(openai.APIStatusError) as failure:
+                ask(**kwargs)
+            assert failure.value.status_code == status and reason in failure.value.message, (kwargs.keys(), failure.value.message)
+        assert ask(question("Still there?", audio_part(tone()))).choices[0].message.content.endswith("Still there?")
+
+
+def test_a_full_queue_answers_429_at_once_and_queued_requests_are_still_answered():
+    gate = threading.Event()
+    model = EchoModel(gate)
+    app = create_app(model, "tiny", batch_size=1, queue_size=1)
+    with running(app) as client:
+        answers = {}
+
+        def send(name):
+            answers[name] = client.chat.completions.create(model="tiny", messages=question(name, audio_part(tone()))).choices[0].message.content
+
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        wait_for(lambda: model.batches == [1])  # the worker holds the first request
+        second = threading.Thread(target=send, args=("second",))
+        second.start()
+        wait_for(lambda: app.state.batcher.queue.qsize() == 1)  # the second waits in the full queue
+        started = time.monotonic()
+        with pytest.raises(openai.RateLimitError):
+            send("third")
+        assert time.monotonic() - started < 5
+        gate.set()
+        first.join(30), second.join(30)
+        assert answers == {"first": "1 audio, 16000 samples: first", "second": "1 audio, 16000 samples: second"}
+
+
+def test_concurrent_requests_share_a_batch_and_each_gets_its_own_answer():
+    gate = threading.Event()
+    model = EchoModel(gate)
+    app = create_app(model, "tiny", batch_size=8)
+    with running(app) as client:
+        answers = {}
+
+        def send(index):
+            messages = question(f"question {index}", audio_part(tone(1 + index / 10)))
+            answers[index] = client.chat.completions.create(model="tiny", messages=messages).choices[0].message.content
+
+        threads = [threading.Thread(target=send, args=(index,)) for index in range(6)]
+        threads[0].start()
+        wait_for(lambda: model.batches == [1])
+        for thread in threads[1:]:
+            thread.start()
+        wait_for(lambda: app.state.batcher.queue.qsize() == 5)
+        gate.set()
+        for thread in threads:
+            thread.join(30)
+    assert model.batches == [1, 5]
+    assert answers == {index: f"1 audio, {16000 + 1600 * index} samples: question {index}" for index in range(6)}
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_the_trained_model_answers_the_same_served_and_alone(prepared_models, tmp_path):
+    import torch
+
+    from destaflow.inference import DestaModel
+    from destaflow.models.adapter import save_adapter
+    from destaflow.models.speech_lm import SpeechLM
+
+    torch.manual_seed(0)
+    whisper, llm = prepared_models["whisper"], prepared_models["llm"]
+    adapter = save_adapter(SpeechLM.from_pretrained(whisper, llm), tmp_path / "adapter", whisper, llm)
+    model = DestaModel.from_pretrained(adapter, device="cpu")
+    clips = [tone(1.0 + k / 4, 180 + 60 * k) for k in range(4)]
+    texts = ["What can you hear?", "Is it a man or a woman?", "Describe the sound.", "Is it noisy?"]
+    alone = [model.chat([{"role": "audio", "content": (clip, 16000)}, {"role": "user", "content": text}], max_new_tokens=12) for clip, text in zip(clips, texts)]
+    app = create_app(model, "tiny-adapter", batch_size=4)
+    with running(app) as client:
+        served = [None] * 4
+
+        def send(k):
+            response = client.chat.completions.create(model="tiny-adapter", messages=question(texts[k], audio_part(clips[k])), max_tokens=12, temperature=0)
+            served[k] = response.choices[0].message.content
+
+        threads = [threading.Thread(target=send, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+    assert served == alone
