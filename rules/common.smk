@@ -139,7 +139,10 @@ def training_runs(wildcards):
 EVALUATION = config["evaluation"]
 EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
-EVALUATED_SYSTEMS = [s for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
+# models served elsewhere (evaluation.systems entries of kind openai): name -> endpoint
+SERVED = {entry["name"]: entry for entry in EVALUATION["systems"] if isinstance(entry, dict)}
+SYSTEM_KINDS.update({name: entry["kind"] for name, entry in SERVED.items()})
+EVALUATED_SYSTEMS = [s if isinstance(s, str) else s["name"] for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
 
 
 def benchmark_systems(benchmark):
@@ -187,11 +190,13 @@ def system_inputs(wildcards):
         return {"adapter": adapters[wildcards.system], **backbones}
     if wildcards.system == "specialist_llm":
         return {"seeds": f"results/seeds/{BENCHMARK_CLIPS}{wildcards.benchmark}.parquet", **backbones}
+    if wildcards.system in SERVED:
+        return {}  # its server holds the model
     return backbones
 
 
 # the speech LMs whose instruction following is compared with their text LLM's ("text_llm", given the seed)
-IFEVAL_SYSTEMS = [s for s in EVALUATED_SYSTEMS if SYSTEM_KINDS[s] == "speech_lm"] + ["text_llm"]
+IFEVAL_SYSTEMS = [s for s in EVALUATED_SYSTEMS if SYSTEM_KINDS[s] in ("speech_lm", "openai")] + ["text_llm"]
 
 
 def ifeval_items(wildcards):

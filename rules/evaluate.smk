@@ -56,6 +56,7 @@ rule answer_benchmark:
         "results/evaluation/{benchmark}/{system}/answers.parquet",
     params:
         kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
         # only seed_llm's answers depend on how seeds are written
@@ -155,6 +156,7 @@ rule answer_ifeval:
         "results/ifeval/{ifeval_set}/{system}/answers.parquet",
     params:
         kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings={"batch_size": EVALUATION["batch_size"], "ifeval_max_new_tokens": EVALUATION["ifeval"]["max_new_tokens"]},
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
     log:
@@ -216,6 +218,7 @@ rule answer_chat:
         "results/chat/{chat_set}/{system}/answers.parquet",
     params:
         kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
+        endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings=lambda wildcards: chat_settings(wildcards.chat_set),
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
     log:

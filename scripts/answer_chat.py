@@ -12,8 +12,9 @@ answer_chat(
     snakemake.output[0],
     snakemake.params.settings,
     adapter_dir=f"{adapter}/adapter" if adapter else None,
-    whisper_dir=snakemake.input.whisper,
-    llm_dir=snakemake.input.llm,
+    whisper_dir=snakemake.input.get("whisper"),
+    llm_dir=snakemake.input.get("llm"),
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
+    endpoint=snakemake.params.endpoint,
 )

@@ -12,7 +12,8 @@ answer_ifeval(
     snakemake.output[0],
     snakemake.params.settings,
     adapter_dir=f"{adapter}/adapter" if adapter else None,
-    llm_dir=snakemake.input.llm,
+    llm_dir=snakemake.input.get("llm"),
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
+    endpoint=snakemake.params.endpoint,
 )

@@ -134,23 +134,27 @@ def wait_for(condition, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.slow
-def test_the_trained_model_answers_the_same_served_and_alone(prepared_models, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_adapter(prepared_models, tmp_path_factory):
     import torch
 
-    from destaflow.inference import DestaModel
     from destaflow.models.adapter import save_adapter
     from destaflow.models.speech_lm import SpeechLM
 
     torch.manual_seed(0)
     whisper, llm = prepared_models["whisper"], prepared_models["llm"]
-    adapter = save_adapter(SpeechLM.from_pretrained(whisper, llm), tmp_path / "adapter", whisper, llm)
-    model = DestaModel.from_pretrained(adapter, device="cpu")
+    return save_adapter(SpeechLM.from_pretrained(whisper, llm), tmp_path_factory.mktemp("served") / "adapter", whisper, llm)
+
+
+@pytest.mark.slow
+def test_the_trained_model_answers_the_same_served_and_alone(tiny_adapter):
+    from destaflow.inference import DestaModel
+
+    model = DestaModel.from_pretrained(tiny_adapter, device="cpu")
     clips = [tone(1.0 + k / 4, 180 + 60 * k) for k in range(4)]
     texts = ["What can you hear?", "Is it a man or a woman?", "Describe the sound.", "Is it noisy?"]
     alone = [model.chat([{"role": "audio", "content": (clip, 16000)}, {"role": "user", "content": text}], max_new_tokens=12) for clip, text in zip(clips, texts)]
-    app = create_app(model, "tiny-adapter", batch_size=4)
-    with running(app) as client:
+    with running(create_app(model, "tiny-adapter", batch_size=4)) as client:
         served = [None] * 4
 
         def send(k):
@@ -163,3 +167,30 @@ def test_the_trained_model_answers_the_same_served_and_alone(prepared_models, tm
         for thread in threads:
             thread.join(300)
     assert served == alone
+
+
+@pytest.mark.slow
+def test_a_served_system_scores_what_the_in_process_one_does(tiny_adapter):
+    """The scoring stage with a system of kind openai (this server) and with desta2 (the adapter loaded in
+    process) on the same benchmark items: the same answers, so the same scores."""
+    from destaflow.evaluation.dynamic_superb import Item
+    from destaflow.evaluation.scoring import score_items
+    from destaflow.evaluation.stage import answer_items
+    from destaflow.inference import DestaModel
+
+    def wav_bytes(samples):
+        buffer = io.BytesIO()
+        sf.write(buffer, samples, 16000, format="WAV")
+        return buffer.getvalue()
+
+    items = [Item(f"NoiseDetection_Demo/{k}", "NoiseDetection_Demo", "DEG", "Is the speech noisy? The answer could be clean or noisy.",
+                  ["clean", "noisy"][k % 2], ["clean", "noisy"], [{"bytes": wav_bytes(tone(1 + k / 3, 200 + 40 * k)), "path": f"{k}.wav"}])
+             for k in range(5)]  # fmt: skip
+    settings = {"two_audio": "native", "batch_size": 4, "max_new_tokens": 8}
+    local = answer_items(items, "desta2", "speech_lm", settings, str(tiny_adapter), None, None, None)
+    with running_server(create_app(DestaModel.from_pretrained(tiny_adapter, device="cpu"), "tiny", batch_size=4)) as url:
+        served = answer_items(items, "served", "openai", settings, None, None, None, None, endpoint={"base_url": url, "model": "tiny"})
+    assert served["answer"].to_list() == local["answer"].to_list() and served["error"].null_count() == len(items)
+    (local_scores, _), (served_scores, _) = score_items(local), score_items(served)
+    for metric in ("exact", "contains", "exclusive"):
+        assert served_scores[metric].to_list() == local_scores[metric].to_list()

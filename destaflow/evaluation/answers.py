@@ -29,7 +29,8 @@ from destaflow.template import conversation, render
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("speech_lm", "asr_llm", "specialist_llm", "seed_llm", "text_llm")
+SYSTEMS = ("speech_lm", "openai", "asr_llm", "specialist_llm", "seed_llm", "text_llm")
+SPEECH_MODELS = ("speech_lm", "openai")  # answer from the audio itself: the workflow's adapter, or a served model
 ANSWER_SCHEMA = {
     "id": pl.String, "instance": pl.String, "dimension": pl.String, "instruction": pl.String, "label": pl.String,
     "options": pl.List(pl.String), "answer": pl.String, "transcript": pl.String, "error": pl.String,
@@ -65,11 +66,19 @@ def grouped_by_audio(items: Sequence[Item], two_audio: str) -> list[int]:
 # ---- the speech LM ------------------------------------------------------------------------------------
 
 
-def speech_lm_answers(adapter_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
-                      llm: str | None = None, whisper: str | None = None) -> pl.DataFrame:
+def speech_model(adapter_dir: str | None, endpoint: dict | None = None):
+    """What answers from the audio: a served model (`endpoint`, kind openai) or the adapter loaded here."""
+    if endpoint:
+        from destaflow.evaluation.served import ServedModel
+
+        return ServedModel(endpoint)
     from destaflow.inference import DestaModel
 
-    model = DestaModel.from_pretrained(adapter_dir, whisper=whisper, llm=llm)
+    return DestaModel.from_pretrained(adapter_dir)
+
+
+def speech_lm_answers(model, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int) -> pl.DataFrame:
+    """`model`: anything with DestaModel's batch_chat (speech_model's); a None answer keeps its item, unanswered."""
     answers: list[str | None] = [None] * len(items)
     errors: list[str | None] = [None] * len(items)
     with tqdm(total=len(items), desc="speech LM answers", unit="item") as progress:
@@ -83,17 +92,16 @@ def speech_lm_answers(adapter_dir: str, items: Sequence[Item], two_audio: str, b
             if conversations:
                 for i, answer in zip(answerable, model.batch_chat(conversations, batch_size=len(conversations), max_new_tokens=max_new_tokens)):
                     answers[i] = answer
+                    errors[i] = None if answer is not None else "no answer from the served model (reason in the log)"
             progress.update(len(group))
     return answer_table(items, answers, [None] * len(items), errors, "speech_lm", two_audio)
 
 
-def speech_lm_chat(adapter_dir: str, audio_paths: Sequence[str], instructions: Sequence[str], batch_size: int,
+def speech_lm_chat(model, audio_paths: Sequence[str], instructions: Sequence[str], batch_size: int,
                    max_new_tokens: int) -> list[str | None]:
     """One answer per (audio file, instruction); None where the file cannot be read (logged, row kept)."""
     from destaflow.audio import load_audio
-    from destaflow.inference import DestaModel
 
-    model = DestaModel.from_pretrained(adapter_dir)
     answers: list[str | None] = [None] * len(audio_paths)
     for group in tqdm(list(chunks(list(range(len(audio_paths))), batch_size)), desc="speech LM answers", unit="batch"):
         readable, conversations = [], []

@@ -9,7 +9,7 @@ import polars as pl
 
 from destaflow.atomic import atomic_path
 from destaflow.evaluation import ifeval
-from destaflow.evaluation.answers import SYSTEMS, cascade_answers, cascade_prompt, llm_answers, speech_lm_answers, speech_lm_chat
+from destaflow.evaluation.answers import SPEECH_MODELS, SYSTEMS, cascade_answers, cascade_prompt, llm_answers, speech_lm_answers, speech_lm_chat, speech_model
 from destaflow.evaluation.dynamic_superb import Item, load_benchmark
 from destaflow.evaluation.dynamic_superb_instances import INSTANCES
 from destaflow.evaluation.air_bench import load_chat, score_chat
@@ -29,16 +29,17 @@ def use_threads(threads: int | None) -> None:
 def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
                      adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
                      llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None,
-                     seed_settings: dict | None = None) -> pl.DataFrame:
+                     seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
     """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none.
 
     `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists);
-    `seed_settings` (seed_llm): how its true seed transcripts are written (destaflow.config.true_seed_settings).
+    `seed_settings` (seed_llm): how its true seed transcripts are written (destaflow.config.true_seed_settings);
+    `endpoint` (openai): the served model's base_url, model and api_key_env (destaflow.evaluation.served).
     """
     use_threads(threads)
     items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
     log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings["max_per_instance"], settings["seed"])
-    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings)
+    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings, endpoint)
     with atomic_path(out_path) as tmp:
         table.write_parquet(tmp)
     return table
@@ -46,13 +47,13 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
 
 def answer_items(items: list[Item], system: str, kind: str, settings: dict, adapter_dir: str | None, whisper_dir: str | None,
                  llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None,
-                 seed_settings: dict | None = None) -> pl.DataFrame:
+                 seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
     """One answer row per item (answer null and `error` set where it got none)."""
     if kind not in SYSTEMS:
         raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
     common = {"two_audio": settings["two_audio"], "batch_size": settings["batch_size"], "max_new_tokens": settings["max_new_tokens"]}
-    if kind == "speech_lm":
-        table = speech_lm_answers(adapter_dir, items, **common)
+    if kind in SPEECH_MODELS:
+        table = speech_lm_answers(speech_model(adapter_dir, endpoint if kind == "openai" else None), items, **common)
     else:
         seeds = dict(pl.read_parquet(seeds_path, columns=["id", "seed"]).iter_rows()) if seeds_path else None
         table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds,
@@ -95,13 +96,14 @@ def ifeval_items(path: str) -> pl.DataFrame:
 
 
 def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
-                  llm_dir: str | None = None, llm_settings: dict | None = None, threads: int | None = None) -> pl.DataFrame:
+                  llm_dir: str | None = None, llm_settings: dict | None = None, threads: int | None = None,
+                  endpoint: dict | None = None) -> pl.DataFrame:
     """The speech LM answers from the audio; the text reference (kind text_llm) from the seed transcript."""
     use_threads(threads)
     items = ifeval_items(items_path)
     batch, max_new = settings["batch_size"], settings["ifeval_max_new_tokens"]
-    if kind == "speech_lm":
-        responses = speech_lm_chat(adapter_dir, items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
+    if kind in SPEECH_MODELS:
+        responses = speech_lm_chat(speech_model(adapter_dir, endpoint if kind == "openai" else None), items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
     elif kind == "text_llm":
         from destaflow.captioning.backends import load_tokenizer
 
@@ -109,7 +111,7 @@ def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settin
         prompts = [cascade_prompt(tokenizer, r["instruction"], [r["textual_audio"]]) for r in items.iter_rows(named=True)]
         responses = llm_answers(llm_dir, prompts, batch, max_new, llm_settings)
     else:
-        raise ValueError(f"instruction following is measured for speech_lm and text_llm, not {kind!r}")
+        raise ValueError(f"instruction following is measured for speech_lm, openai and text_llm, not {kind!r}")
     scored = ifeval.score(items.with_columns(pl.Series("response", responses, dtype=pl.String), pl.lit(system).alias("system")))
     log.info("%s follows %d of %d constrained instructions (%d could not be checked here)", system,
              scored["follows"].sum(), scored.height, scored["follows"].null_count())
@@ -154,7 +156,7 @@ def chat_as_items(rows: pl.DataFrame) -> list[Item]:
 
 def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
                 whisper_dir: str | None = None, llm_dir: str | None = None, llm_settings: dict | None = None,
-                threads: int | None = None) -> pl.DataFrame:
+                threads: int | None = None, endpoint: dict | None = None) -> pl.DataFrame:
     """The meta rows with each system's free answer in `response` (null, with `error`, where it has none)."""
     use_threads(threads)
     if kind == "specialist_llm":
@@ -162,7 +164,8 @@ def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: 
     rows = load_chat(chat_dir, settings["subset"], settings["max_items"], settings["seed"])
     if rows["uniq_id"].is_duplicated().any():
         raise ValueError(f"{chat_dir}: uniq_id is not unique")
-    table = answer_items(chat_as_items(rows), system, kind, settings | {"two_audio": "native"}, adapter_dir, whisper_dir, llm_dir, llm_settings)
+    table = answer_items(chat_as_items(rows), system, kind, settings | {"two_audio": "native"}, adapter_dir, whisper_dir, llm_dir, llm_settings,
+                         endpoint=endpoint)
     answers = rows.join(table.select(pl.col("id").alias("uniq_id"), pl.col("answer").alias("response"), "transcript", "error", "system"),
                         on="uniq_id", how="left", maintain_order="left")
     with atomic_path(out_path) as tmp:
