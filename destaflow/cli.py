@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--queue-size", type=int, default=64, help="waiting requests before 429")
     serve.add_argument("--max-tokens", type=int, default=1024, help="the largest max_tokens a request may ask")
     serve.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body (base64 audio included)")
+    serve.add_argument("--max-audio-s", type=float, default=600.0, help="longest audio clip a request may send")
     serve.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     serve.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="backbone dtype")
 
@@ -72,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--out", required=True, metavar="ADAPTER_DIR")
     imports.add_argument("--whisper", help="Whisper folder or hub id (default: the release's whisper_model_id)")
     imports.add_argument("--llm", help="LLM folder or hub id (default: the release's llama_model_id)")
-    imports.add_argument("--taps", choices=["training", "inference"], default="training",
-                         help="which of the authors' tap conventions the weights expect (see desta_release)")
+    imports.add_argument("--taps", choices=["training", "inference"],
+                         help="which of the authors' tap conventions the weights expect (default: training, or the taps an export records)")
     exports = commands.add_parser("export-release", help="the authors' DeSTA2 release layout from an adapter folder")
     exports.add_argument("adapter", metavar="ADAPTER_DIR")
     exports.add_argument("--out", required=True, metavar="RELEASE_DIR")
@@ -174,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from destaflow.serve import serve
 
         serve(args.model, args.host, args.port, args.whisper, args.llm, args.name, args.device, args.dtype, batch_size=args.batch_size,
-              queue_size=args.queue_size, max_tokens=args.max_tokens, max_body_bytes=int(args.max_body_mb * (1 << 20)))  # fmt: skip
+              queue_size=args.queue_size, max_tokens=args.max_tokens, max_body_bytes=int(args.max_body_mb * (1 << 20)),
+              max_audio_s=args.max_audio_s)  # fmt: skip
         return 0
     if problems := unreadable(args.audio):
         return fail(*problems)

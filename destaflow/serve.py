@@ -8,8 +8,9 @@
 
 Concurrent requests are answered together: a bounded queue feeds one worker thread, which takes the requests
 waiting (up to `batch_size`) and runs those with the same decoding settings through one batched generation.
-A full queue answers 429 at once. Bad input (undecodable audio, no audio, an unknown field, an oversized body)
-answers 4xx with a one-line reason in OpenAI's error shape; nothing a request sends stops the server.
+A full queue answers 429 at once. Bad input (undecodable audio, no audio, an unknown field, an oversized body,
+audio over `max_audio_s`) answers 4xx with a one-line reason in OpenAI's error shape; nothing a request sends
+stops the server, and a batch that fails fails only its own requests.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+import soundfile as sf
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from destaflow.audio import TARGET_RATE, AudioError, decode_audio
 
@@ -86,11 +89,17 @@ class BadRequest(ValueError):
     """The request is well-formed JSON but cannot be answered (its reason goes back to the client)."""
 
 
-def decode_part(part: AudioPart, where: str) -> tuple:
+def decode_part(part: AudioPart, where: str, max_audio_s: float) -> tuple:
     try:
         raw = base64.b64decode(part.input_audio.data, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest(f"{where}: input_audio.data is not base64") from None
+    try:
+        seconds = sf.info(io.BytesIO(raw)).duration  # the header's length: refuse hours of audio before decoding them
+    except Exception:  # noqa: BLE001 - decode_audio below says what is wrong with it
+        seconds = 0.0
+    if seconds > max_audio_s:
+        raise BadRequest(f"{where}: {seconds:.0f} s of audio, over this server's limit of {max_audio_s:.0f} s")
     try:
         audio = decode_audio(io.BytesIO(raw))
     except AudioError as error:
@@ -98,7 +107,7 @@ def decode_part(part: AudioPart, where: str) -> tuple:
     return audio.samples, TARGET_RATE
 
 
-def conversation_of(request: ChatRequest) -> list[dict]:
+def conversation_of(request: ChatRequest, max_audio_s: float = 600.0) -> list[dict]:
     """OpenAI messages -> the model's: each audio part becomes an audio turn before its message's text."""
     messages: list[dict] = []
     for index, message in enumerate(request.messages):
@@ -106,7 +115,7 @@ def conversation_of(request: ChatRequest) -> list[dict]:
         audios = [(number, part) for number, part in enumerate(parts) if isinstance(part, AudioPart)]
         if audios and message.role != "user":
             raise BadRequest(f"messages[{index}]: audio is only accepted in user messages")
-        messages += [{"role": "audio", "content": decode_part(part, f"messages[{index}].content[{number}]")} for number, part in audios]
+        messages += [{"role": "audio", "content": decode_part(part, f"messages[{index}].content[{number}]", max_audio_s)} for number, part in audios]
         text = "\n".join(part.text for part in parts if isinstance(part, TextPart))
         if text or message.role != "user":
             messages.append({"role": message.role, "content": text})
@@ -146,12 +155,26 @@ class Batcher:
         self.thread.start()
 
     def submit(self, job: Job) -> concurrent.futures.Future:
+        if not self.thread.is_alive():
+            raise RuntimeError("the server's worker has stopped; restart the server")
         self.queue.put_nowait(job)
         return job.future
 
     def stop(self) -> None:
-        self.queue.put(None)
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=5)
         self.thread.join(timeout=30)
+        self.fail_waiting(RuntimeError("the server is shutting down"))
+
+    def fail_waiting(self, error: Exception) -> None:
+        """Resolve every job still queued with `error`, so no request waits for a worker that is gone."""
+        while True:
+            try:
+                job = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(error)
 
     def gather(self, first: Job) -> tuple[list[Job], bool]:
         """The first job and whatever else arrives within `gather_s`, up to batch_size; and whether to stop."""
@@ -173,16 +196,27 @@ class Batcher:
             if first is None:
                 return
             jobs, stop = self.gather(first)
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]  # a cancelled request needs no answer
             groups: dict[Decoding, list[Job]] = {}
             for job in jobs:
                 groups.setdefault(job.decoding, []).append(job)
             for decoding, group in groups.items():
-                self.answer(group, decoding)
+                try:
+                    self.answer(group, decoding)
+                except BaseException as error:  # the worker must outlive any batch: fail that batch's requests only
+                    for job in group:
+                        if not job.future.done():
+                            job.future.set_exception(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+                    if not isinstance(error, Exception):
+                        self.fail_waiting(RuntimeError("the server's worker stopped"))
+                        raise
 
     def answer(self, group: list[Job], decoding: Decoding) -> None:
         self.largest_batch = max(self.largest_batch, len(group))
         try:
             answers = self.model.batch_chat([job.conversation for job in group], batch_size=len(group), **vars(decoding))
+            if len(answers) != len(group):
+                raise RuntimeError(f"{len(answers)} answers to {len(group)} conversations")
         except Exception as error:  # noqa: BLE001 - one bad conversation must not fail the others
             if len(group) > 1:
                 for job in group:
@@ -199,6 +233,9 @@ class Batcher:
 
 def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse({"error": {"message": message.splitlines()[0][:500] if message else kind, "type": kind, "param": None, "code": None}}, status_code=status)
+
+
+TOO_LARGE = "destaflow.body_too_large"
 
 
 class BodyLimit:
@@ -221,6 +258,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
+                scope[TOO_LARGE] = self.max_bytes  # FastAPI turns a failed body read into its own 400: say why
                 raise OverflowError
             return message
 
@@ -231,7 +269,7 @@ class BodyLimit:
 
 
 def create_app(model: ChatModel, name: str, batch_size: int = 8, queue_size: int = 64, max_tokens: int = 1024,
-               default_tokens: int = 256, max_body_bytes: int = 32 << 20) -> FastAPI:  # fmt: skip
+               default_tokens: int = 256, max_body_bytes: int = 32 << 20, max_audio_s: float = 600.0) -> FastAPI:  # fmt: skip
     batcher = Batcher(model, batch_size, queue_size)
 
     @contextlib.asynccontextmanager
@@ -248,6 +286,12 @@ def create_app(model: ChatModel, name: str, batch_size: int = 8, queue_size: int
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return error(400, f"{where}: {first.get('msg')}" if where else str(first.get("msg")))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if TOO_LARGE in request.scope:
+            return error(413, f"request body over {request.scope[TOO_LARGE]} bytes", "request_too_large")
+        return error(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else "invalid_request_error")
+
     @app.get("/v1/models")
     async def models() -> dict:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "destaflow"}]}
@@ -258,7 +302,7 @@ def create_app(model: ChatModel, name: str, batch_size: int = 8, queue_size: int
         if wanted > max_tokens:
             return error(400, f"max_tokens {wanted} is over this server's limit of {max_tokens}")
         try:
-            conversation = conversation_of(request)
+            conversation = await asyncio.to_thread(conversation_of, request, max_audio_s)  # decoding must not stall the loop
         except BadRequest as problem:
             return error(400, str(problem))
         sampled = bool(request.temperature)
@@ -267,6 +311,8 @@ def create_app(model: ChatModel, name: str, batch_size: int = 8, queue_size: int
             future = batcher.submit(Job(conversation, decoding))
         except queue.Full:
             return error(429, f"the queue is full ({queue_size} requests waiting); retry later", "rate_limit_exceeded")
+        except RuntimeError as problem:
+            return error(503, str(problem), "server_error")
         try:
             answer = await asyncio.wrap_future(future)
         except (ValueError, AudioError) as problem:

@@ -73,9 +73,10 @@ class TableError(ValueError):
     pass
 
 
-def check(table: pl.DataFrame, name: str, where: str | Path = "") -> pl.DataFrame:
-    """`table` if it holds the declared columns of table `name` with their declared types, else TableError."""
-    declared = TABLES[name]
+def check(table: pl.DataFrame, name: str, where: str | Path = "", columns: list[str] | None = None) -> pl.DataFrame:
+    """`table` if it holds the declared columns of table `name` (those among `columns`, when given) with their
+    declared types, else TableError."""
+    declared = {c: t for c, t in TABLES[name].items() if columns is None or c in columns}
     missing = [column for column in declared if column not in table.columns]
     wrong = [f"{column} is {table.schema[column]}, not {dtype}" for column, dtype in declared.items()
              if column in table.columns and table.schema[column] != dtype and table[column].dtype != pl.Null]  # fmt: skip
@@ -97,15 +98,8 @@ def write(table: pl.DataFrame, path: str | Path, name: str) -> None:
 
 
 def read(path: str | Path, name: str, columns: list[str] | None = None) -> pl.DataFrame:
-    """Read and check; with `columns`, only those (the declared ones among them must be there)."""
-    table = pl.read_parquet(path, columns=columns)
-    if columns is None:
-        return check(table, name, path)
-    subset = {column: dtype for column, dtype in TABLES[name].items() if column in columns}
-    missing = [column for column in subset if column not in table.columns]
-    if missing:
-        raise TableError(f"{path} does not hold the {name} table's columns: missing {', '.join(missing)}")
-    return table
+    """Read and check; with `columns`, only those (the declared ones among them must be there, of their types)."""
+    return check(pl.read_parquet(path, columns=columns), name, path, columns)
 
 
 def reason_of(error: Exception | str) -> str:

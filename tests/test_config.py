@@ -114,6 +114,8 @@ def test_a_served_model_is_a_system_and_its_entry_is_checked():
     served = {"name": "vllm_qwen2_audio", "kind": "openai", "base_url": "http://gpu-node:8000/v1", "model": "Qwen/Qwen2-Audio-7B-Instruct"}
     config = validate_config({"evaluation": {"systems": ["desta2", served]}})
     assert config["evaluation"]["systems"][1] == served | {"api_key_env": None, "timeout_s": 600}
-    for wrong in ({**served, "kind": "vllm"}, {k: v for k, v in served.items() if k != "base_url"}, {**served, "name": "desta2"}, {**served, "key": "sk-..."}):
+    for wrong in ({**served, "kind": "vllm"}, {k: v for k, v in served.items() if k != "base_url"}, {**served, "name": "desta2"}, {**served, "key": "sk-..."}, {**served, "name": "ablation_x"}):
         with pytest.raises(ConfigError):
             validate_config({"evaluation": {"systems": [wrong]}})
+    with pytest.raises(ConfigError, match="is taken"):
+        validate_config({"evaluation": {"systems": [served, served]}})

@@ -55,6 +55,9 @@ def test_instance_table_has_the_48_speech_instances_by_dimension():
         ('Who wrote it? Choose the answer from "F. Scott Fitzgerald", "J.D. Salinger" or "father,boy".', ["F. Scott Fitzgerald", "J.D. Salinger", "father,boy"]),
         ("Infer the emotion. Please answer with the following four emotion categories: neutral, happy, sad, and angry.\nUse lowercase.",
          ["neutral", "happy", "sad", "angry"]),
+        ("Genre? The answer could be rock and roll, or jazz.", ["rock and roll", "jazz"]),
+        ('The answer could be "a", "b", or c.', ["a", "b", "c"]),
+        ("Answer with the following format: JSON. The answer could be a or b.", ["a", "b"]),
     ],
 )
 def test_options_are_read_from_the_instruction(instruction, options):

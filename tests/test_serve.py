@@ -60,7 +60,7 @@ def test_the_openai_client_lists_the_model_and_gets_answers_about_several_audios
 
 
 def test_bad_requests_get_a_4xx_with_a_reason_and_the_server_keeps_serving():
-    with running(create_app(EchoModel(), "tiny", max_tokens=64, max_body_bytes=100_000)) as client:
+    with running(create_app(EchoModel(), "tiny", max_tokens=64, max_body_bytes=100_000, max_audio_s=2.0)) as client:
         ask = lambda messages, **kwargs: client.chat.completions.create(model="tiny", messages=messages, **kwargs)  # noqa: E731
         broken = {"type": "input_audio", "input_audio": {"data": base64.b64encode(b"RIFF not really a wav").decode(), "format": "wav"}}
         cases = [
@@ -70,12 +70,34 @@ def test_bad_requests_get_a_4xx_with_a_reason_and_the_server_keeps_serving():
             (dict(messages=question("Hi?", audio_part(tone())), extra_body={"voice": "alloy"}), 400, "voice"),
             (dict(messages=question("Hi?", audio_part(tone())), max_tokens=65), 400, "over this server's limit"),
             (dict(messages=question("Hi?", audio_part(tone(5.0)))), 413, "request body over"),
+            (dict(messages=question("Hi?", audio_part(tone(2.5, rate=8000), rate=8000))), 400, "over this server's limit of 2 s"),
         ]
         for kwargs, status, reason in cases:
             with pytest.raises(openai.APIStatusError) as failure:
                 ask(**kwargs)
             assert failure.value.status_code == status and reason in failure.value.message, (kwargs.keys(), failure.value.message)
         assert ask(question("Still there?", audio_part(tone()))).choices[0].message.content.endswith("Still there?")
+        import httpx
+
+        def chunks():  # a body that does not declare its size
+            yield b'{"model": "tiny", "messages": [{"role": "user", "content": "' + b"x" * 200_000 + b'"}]}'
+
+        streamed = httpx.post(f"{client.base_url}chat/completions", content=chunks(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413 and "request body over" in streamed.json()["error"]["message"]
+        assert httpx.get(f"{client.base_url}nowhere").json()["error"]["type"] == "not_found_error"
+
+
+def test_a_failing_batch_fails_only_its_requests_and_the_worker_keeps_going():
+    class Flaky(EchoModel):
+        def batch_chat(self, conversations, **kwargs):
+            if any("boom" in c[-1]["content"] for c in conversations):
+                raise RuntimeError("boom")
+            return super().batch_chat(conversations, **kwargs)[:-1] if len(conversations) > 1 else super().batch_chat(conversations, **kwargs)
+
+    with running(create_app(Flaky(), "tiny")) as client:
+        with pytest.raises(openai.InternalServerError, match="boom"):
+            client.chat.completions.create(model="tiny", messages=question("boom", audio_part(tone())))
+        assert client.chat.completions.create(model="tiny", messages=question("fine", audio_part(tone()))).choices[0].message.content.endswith("fine")
 
 
 def test_a_full_queue_answers_429_at_once_and_queued_requests_are_still_answered():

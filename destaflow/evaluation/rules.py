@@ -25,13 +25,15 @@ LABEL_ALIASES = {"no_emotion": "no emotion", "true": "yes", "false": "no"}
 # four emotion categories: neutral, happy, sad, and angry." The list ends at a sentence's end or a line break.
 _OPTIONS_START = re.compile(
     r"(?:the answer (?:could|can|should|must|would) be|options?(?: are)?:|(?:choose|select|pick) (?:the answer |one )?from:?"
-    r"|answer with (?:one of )?the following(?: [\w-]+)*?:)\s+",
+    r"|(?P<following>answer with (?:one of )?the following(?: [\w-]+)*?:))\s+",
     re.IGNORECASE,
 )
 _QUOTED_LIST = re.compile(r'(?:"[^"]+"(?:\s*,\s*(?:or\s+|and\s+)?|\s+(?:or|and)\s+)?)+')  # may hold commas and periods
 _QUOTED = re.compile(r'"([^"]+)"')
+_LIST_END = re.compile(r"\s*(?:[.?!](?:\s|$)|\n|$)")
 _PLAIN_LIST = re.compile(r"(.+?)(?:\.\s|\.$|\n|$)")
-_SEPARATORS = re.compile(r"\s*(?:,\s*(?:or|and)\s+|,\s*|\s+(?:or|and)\s+|/)\s*")
+_SEPARATORS = re.compile(r"\s*(?:,\s*(?:or|and)\s+|,\s*|\s+or\s+|/)\s*")  # "rock and roll" stays one option
+_SEPARATORS_WITH_AND = re.compile(r"\s*(?:,\s*(?:or|and)\s+|,\s*|\s+(?:or|and)\s+|/)\s*")  # "... categories: a, b and c"
 
 
 @lru_cache(maxsize=1)
@@ -60,18 +62,20 @@ def contains_words(answer_words: list[str], phrase: str) -> bool:
 
 def parse_options(instruction: str) -> list[str] | None:
     """The options an instruction lists ("The answer could be clean or noisy.", 'Choose the answer from "Man" or
-    "Woman"'), or None if it lists none."""
-    start = _OPTIONS_START.search(instruction)
-    if not start:
-        return None
-    rest = instruction[start.end():]
-    if quoted := _QUOTED_LIST.match(rest):
-        options = [part.strip() for part in _QUOTED.findall(quoted.group(0))]
-    else:
-        listed = _PLAIN_LIST.match(rest).group(1).strip().strip(".").strip()
-        options = [part.strip().strip("'\"") for part in _SEPARATORS.split(listed)]
-    options = [option for option in options if option]
-    return options if len(options) >= 2 else None
+    "Woman"'), or None if it lists none. The first place that lists two or more counts."""
+    for start in _OPTIONS_START.finditer(instruction):
+        rest = instruction[start.end():]
+        quoted = _QUOTED_LIST.match(rest)
+        if quoted and _LIST_END.match(rest, quoted.end()):  # a wholly quoted list
+            options = [part.strip() for part in _QUOTED.findall(quoted.group(0))]
+        else:
+            listed = _PLAIN_LIST.match(rest).group(1).strip().strip(".").strip()
+            separators = _SEPARATORS_WITH_AND if start.group("following") else _SEPARATORS
+            options = [part.strip().strip("'\"") for part in separators.split(listed)]
+        options = [option for option in options if option]
+        if len(options) >= 2:
+            return options
+    return None
 
 
 def exact(answer: str, label) -> bool:

@@ -4,7 +4,9 @@ as a system of the scoring stage: `evaluation.systems` entries of kind `openai`.
 ServedModel answers the same conversations as DestaModel.batch_chat: each audio turn goes as a 16 kHz wav
 `input_audio` part of the user message that follows it; requests run `batch_size` at a time, so a batching
 server answers them together. Decoding is greedy (temperature 0) unless asked otherwise. A request the server
-refuses or fails leaves that conversation unanswered (None) with the reason logged, never the whole stage.
+refuses or fails leaves that conversation unanswered (None) with the reason logged; an endpoint that cannot be
+reached, refuses the key or does not know the model, or a batch with no answer at all, fails the job instead
+(an empty answer table would score as 0 % and never be rerun).
 """
 
 from __future__ import annotations
@@ -52,16 +54,20 @@ class ServedModel:
         from openai import OpenAI
 
         key_env = endpoint.get("api_key_env")
-        api_key = os.environ.get(key_env) if key_env else "unused"
+        api_key = os.environ.get(key_env) if key_env else "unused"  # the client needs some key; servers without auth ignore it
         if key_env and not api_key:
             raise ValueError(f"the served system's API key variable {key_env} is not set")
-        self.model = endpoint["model"]
+        self.model, self.base_url = endpoint["model"], endpoint["base_url"]
         self.client = OpenAI(base_url=endpoint["base_url"], api_key=api_key, timeout=endpoint.get("timeout_s", 600), max_retries=3)
 
     def answer(self, conversation: list[dict], options: dict) -> str | None:
+        import openai
+
         try:
             response = self.client.chat.completions.create(model=self.model, messages=openai_messages(conversation), **options)
-        except Exception as error:  # noqa: BLE001 - an API error leaves this item unanswered, with the reason logged
+        except (openai.APIConnectionError, openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as error:
+            raise ServedError(f"{self.base_url} ({self.model}): {type(error).__name__}: {str(error).splitlines()[0][:300]}") from None
+        except Exception as error:  # noqa: BLE001 - a refused request leaves this item unanswered, with the reason logged
             log.warning("no answer from %s: %s", self.model, str(error).splitlines()[0][:300])
             return None
         return response.choices[0].message.content or ""
@@ -72,4 +78,11 @@ class ServedModel:
         if do_sample:
             options["top_p"] = top_p
         with ThreadPoolExecutor(max(1, batch_size)) as pool:
-            return list(pool.map(lambda conversation: self.answer(conversation, options), conversations))
+            answers = list(pool.map(lambda conversation: self.answer(conversation, options), conversations))
+        if answers and all(answer is None for answer in answers):
+            raise ServedError(f"{self.base_url} ({self.model}) answered none of {len(answers)} requests (reasons in the log)")
+        return answers
+
+
+class ServedError(RuntimeError):
+    """The served model cannot be reached or used at all: the job fails rather than record empty answers."""

@@ -98,11 +98,12 @@ def import_release(
     out_dir: str | os.PathLike,
     whisper: str | None = None,
     llm: str | None = None,
-    convention: str = "training",
+    convention: str | None = None,
     tap_layers: list[int] | None = None,
 ) -> Path:
     """An adapter folder from the authors' release folder. Whisper and the LLM default to the ids its config
-    names; `tap_layers` (our convention) overrides what `convention` implies."""
+    names. Taps: `tap_layers` (our convention) if given, else those of `convention`, else those a release this
+    workflow exported records, else the training convention's."""
     release_dir = Path(release_dir)
     weights, config_path = release_dir / RELEASE_WEIGHTS, release_dir / RELEASE_CONFIG
     if not weights.is_file():
@@ -117,10 +118,15 @@ def import_release(
     except Exception as error:  # a pickle of anything but tensors, or a truncated file
         raise AdapterError(f"{weights}: unreadable as a tensor state dict ({str(error).splitlines()[0]})") from None
     state = from_release_state(release)
+    if missing := [key for key in ("queries", "layer_weights", "proj.weight", "norm.weight", "qformer.layer.0.intermediate.dense.weight") if key not in state]:
+        raise AdapterError(f"{weights}: not the release layout (no {', '.join(missing)})")
     ours = release_config.get(OURS, {})
     num_taps, num_queries, whisper_dim = state["queries"].shape
+    if tap_layers is None and convention is None and ours.get("tap_layers"):
+        tap_layers, convention = ours["tap_layers"], "as exported"
+    convention = convention or "training"
     if tap_layers is None:
-        tap_layers = ours.get("tap_layers") or release_tap_layers(num_taps, encoder_depth(whisper), convention)
+        tap_layers = release_tap_layers(num_taps, encoder_depth(whisper), convention)
     layers = {int(key.split(".")[2]) for key in state if key.startswith("qformer.layer.")}
     connector = QFormerConnector(ConnectorConfig(
         whisper_dim=whisper_dim,
@@ -134,7 +140,7 @@ def import_release(
     missing, unexpected = connector.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise AdapterError(f"{weights}: does not fit the connector (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    record = {"source": str(release_dir.resolve()), "tap_convention": "explicit" if ours.get("tap_layers") else convention, "config": release_config}
+    record = {"source": str(release_dir.resolve()), "tap_convention": convention, "tap_layers": list(tap_layers), "config": release_config}
     return save_connector(connector, out_dir, whisper, llm, extra={"imported_release": record})
 
 
