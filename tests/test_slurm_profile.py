@@ -98,4 +98,4 @@ def test_missing_corpus_root_is_reported_before_any_job(tmp_path):
     config["corpora"]["vctk"]["root"] = str(tmp_path / "nowhere")
     result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path / "c.yaml", config)), check=False)
     assert result.returncode != 0
-    assert f"vctk: {tmp_path / 'nowhere'}" in result.stdout + result.stderr
+    assert f"corpora.vctk.root: {tmp_path / 'nowhere'}" in result.stdout + result.stderr
