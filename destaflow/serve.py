@@ -150,7 +150,6 @@ class Batcher:
     def __init__(self, model: ChatModel, batch_size: int, queue_size: int, gather_s: float = 0.01) -> None:
         self.model, self.batch_size, self.gather_s = model, batch_size, gather_s
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
-        self.largest_batch = 0
         self.thread = threading.Thread(target=self.run, name="destaflow-batcher", daemon=True)
         self.thread.start()
 
@@ -212,7 +211,6 @@ class Batcher:
                         raise
 
     def answer(self, group: list[Job], decoding: Decoding) -> None:
-        self.largest_batch = max(self.largest_batch, len(group))
         try:
             answers = self.model.batch_chat([job.conversation for job in group], batch_size=len(group), **vars(decoding))
             if len(answers) != len(group):

@@ -86,10 +86,6 @@ def check(table: pl.DataFrame, name: str, where: str | Path = "", columns: list[
     return table
 
 
-def empty(name: str) -> pl.DataFrame:
-    return pl.DataFrame(schema=TABLES[name])
-
-
 def write(table: pl.DataFrame, path: str | Path, name: str) -> None:
     """Check, then write atomically (a killed job leaves the old file or none)."""
     check(table, name, path)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import openai
 import soundfile as sf
 
 from destaflow.audio import TARGET_RATE
@@ -51,18 +52,14 @@ def openai_messages(conversation: list[dict]) -> list[dict]:
 
 class ServedModel:
     def __init__(self, endpoint: dict[str, Any]) -> None:
-        from openai import OpenAI
-
         key_env = endpoint.get("api_key_env")
         api_key = os.environ.get(key_env) if key_env else "unused"  # the client needs some key; servers without auth ignore it
         if key_env and not api_key:
             raise ValueError(f"the served system's API key variable {key_env} is not set")
         self.model, self.base_url = endpoint["model"], endpoint["base_url"]
-        self.client = OpenAI(base_url=endpoint["base_url"], api_key=api_key, timeout=endpoint.get("timeout_s", 600), max_retries=3)
+        self.client = openai.OpenAI(base_url=endpoint["base_url"], api_key=api_key, timeout=endpoint.get("timeout_s", 600), max_retries=3)
 
     def answer(self, conversation: list[dict], options: dict) -> str | None:
-        import openai
-
         try:
             response = self.client.chat.completions.create(model=self.model, messages=openai_messages(conversation), **options)
         except (openai.APIConnectionError, openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as error:
