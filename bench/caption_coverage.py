@@ -13,7 +13,7 @@ import time
 
 import polars as pl
 
-from destaflow.captioning import TransformersBackend
+from destaflow.captioning import CaptionSettings, TransformersBackend
 from destaflow.captioning.backends import load_tokenizer
 from destaflow.captioning.prompts import prompt_pool
 from destaflow.config import load_config
@@ -24,14 +24,14 @@ from destaflow.template import caption_context
 ATTRIBUTES = ("gender", "speaking_speed", "pitch", "volume")
 
 
-def caption_all(llm_dir: str, seeds: list[str], settings: dict) -> tuple[list[str], float, int]:
+def caption_all(llm_dir: str, seeds: list[str], settings: CaptionSettings) -> tuple[list[str], float, int]:
     backend = TransformersBackend(llm_dir, settings)
     tokenizer = load_tokenizer(llm_dir)
     pool = prompt_pool(settings)
-    prompts = [caption_context(tokenizer, seed, pool[i % len(pool)], settings["system"]) for i, seed in enumerate(seeds)]
+    prompts = [caption_context(tokenizer, seed, pool[i % len(pool)], settings.system) for i, seed in enumerate(seeds)]
     start, captions, tokens = time.perf_counter(), [], 0
-    for index in range(0, len(prompts), settings["batch_size"]):
-        for outcome in backend.generate(prompts[index : index + settings["batch_size"]], settings["seed"] + index):
+    for index in range(0, len(prompts), settings.batch_size):
+        for outcome in backend.generate(prompts[index : index + settings.batch_size], settings.seed + index):
             captions.append(getattr(outcome, "text", ""))
             tokens += getattr(outcome, "n_tokens", 0)
     return captions, time.perf_counter() - start, tokens
@@ -62,7 +62,7 @@ def main() -> None:
           f"prompts {settings['prompts'] or [settings['prompt']]}")
     print(f"{'llm':<40}" + "".join(f"{a:>16}" for a in ATTRIBUTES) + f"{'tokens/s':>10}")
     for llm in args.llm:
-        captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), settings)
+        captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), CaptionSettings.of(settings))
         shares = []
         for attribute in ATTRIBUTES:
             hits = [covers(c, attribute, v) for c, v in zip(captions, table[attribute].to_list())]

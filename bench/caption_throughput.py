@@ -11,7 +11,7 @@ import time
 import polars as pl
 import torch
 
-from destaflow.captioning import TransformersBackend
+from destaflow.captioning import CaptionSettings, TransformersBackend
 from destaflow.captioning.backends import load_tokenizer
 from destaflow.config import load_config
 from destaflow.template import caption_context
@@ -35,15 +35,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens}
+    settings = CaptionSettings.of(load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens})
     tokenizer = load_tokenizer(args.llm)
     seeds = pl.read_parquet(args.seeds).head(args.clips)["seed"].to_list()
-    prompts = [caption_context(tokenizer, seed, settings["prompt"], settings["system"]) for seed in seeds]
+    prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in seeds]
     backend = TransformersBackend(args.llm, settings)
-    print(f"{len(prompts)} prompts, max_new_tokens {args.max_new_tokens}, T={settings['temperature']} top_p={settings['top_p']}, {args.threads} threads")
+    print(f"{len(prompts)} prompts, max_new_tokens {args.max_new_tokens}, T={settings.temperature} top_p={settings.top_p}, {args.threads} threads")
     results = {}
     for name, batch_size in (("one at a time (baseline)", 1), (f"batched ({args.batch_size})", args.batch_size)):
-        seconds, tokens = run(backend, prompts, batch_size, settings["seed"])
+        seconds, tokens = run(backend, prompts, batch_size, settings.seed)
         results[name] = tokens / seconds
         print(f"{name:<28}{seconds:>8.1f} s{tokens:>8} tokens{tokens / seconds:>9.1f} tokens/s{len(prompts) / seconds:>8.2f} captions/s")
     baseline, batched = results.values()

@@ -27,16 +27,16 @@ QUESTION = "What is the gender of the speaker?"
 def caption(optimised: bool, args) -> dict:
     from caption_throughput import run
 
-    from destaflow.captioning import TransformersBackend
+    from destaflow.captioning import CaptionSettings, TransformersBackend
     from destaflow.captioning.backends import load_tokenizer
     from destaflow.config import load_config
     from destaflow.template import caption_context
 
-    settings = load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens}
+    settings = CaptionSettings.of(load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens})
     tokenizer = load_tokenizer(LLM)
     seeds = pl.read_parquet(SEEDS).head(args.clips)["seed"].to_list()
-    prompts = [caption_context(tokenizer, seed, settings["prompt"], settings["system"]) for seed in seeds]
-    seconds, tokens = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings["seed"])
+    prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in seeds]
+    seconds, tokens = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings.seed)
     return {"seconds": seconds, "units": tokens}
 
 

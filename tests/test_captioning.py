@@ -21,6 +21,7 @@ from destaflow.captioning import Generation, TransformersBackend, caption_shard,
 from destaflow.captioning.backends import load_tokenizer
 from destaflow.captioning.parts import parts_folder, read_parts
 from destaflow.captioning.prompts import prompt_pool
+from destaflow.captioning.settings import CaptionSettings
 from destaflow.captioning.shards import PART_COLUMNS
 from destaflow.config import validate_config
 from destaflow.models.sources import model_name
@@ -33,8 +34,8 @@ CHATML = (
 )
 
 
-def caption_settings(**overrides) -> dict:
-    return validate_config({"caption": overrides})["caption"]
+def caption_settings(**overrides) -> CaptionSettings:
+    return CaptionSettings.of(validate_config({"caption": overrides})["caption"])
 
 
 def write_seed_manifest(path: Path, seeds: dict[str, str], corpus_of=lambda i: "a") -> str:
@@ -186,7 +187,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tokenizer_dir, tmp_pa
     script = tmp_path / "job.py"
     script.write_text(KILLED_JOB)
 
-    arguments = [manifest, json.dumps(settings), tokenizer_dir, str(out), str(quarantine)]
+    arguments = [manifest, json.dumps(settings.as_dict()), tokenizer_dir, str(out), str(quarantine)]
     job = subprocess.Popen([sys.executable, str(script), *arguments], cwd=ROOT)
     deadline = time.monotonic() + 60
     while len(list(parts.glob("part-*.parquet"))) < 2 and job.poll() is None and time.monotonic() < deadline:
@@ -221,7 +222,7 @@ def test_a_killed_run_rerun_with_another_prompt_keeps_only_new_captions(tokenize
     parts = parts_folder(out)
     script = tmp_path / "job.py"
     script.write_text(KILLED_JOB)
-    job = subprocess.Popen([sys.executable, str(script), manifest, json.dumps(settings), tokenizer_dir, str(out), str(quarantine)], cwd=ROOT)
+    job = subprocess.Popen([sys.executable, str(script), manifest, json.dumps(settings.as_dict()), tokenizer_dir, str(out), str(quarantine)], cwd=ROOT)
     deadline = time.monotonic() + 60
     while len(list(parts.glob("part-*.parquet"))) < 2 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -229,7 +230,7 @@ def test_a_killed_run_rerun_with_another_prompt_keeps_only_new_captions(tokenize
     job.wait()
     assert job.returncode == -signal.SIGKILL and len(keys(read_parts(parts, PART_COLUMNS))) >= 2
 
-    changed = settings | {"prompt": "Describe what you hear."}
+    changed = settings.replace(prompt="Describe what you hear.")
     backend = EchoBackend()
     caption_shard([manifest], 0, 1, changed, tokenizer_dir, str(out), str(quarantine), backend=backend)
 
@@ -319,9 +320,8 @@ def test_openai_backend_retries_times_out_and_quarantines(tokenizer_dir, tmp_pat
 
     with FlakyCompletionServer(fail_first=2, slow_s=1.0) as server:
         endpoint = {"base_url": server.base_url, "model": "smol", "api_key_env": "CAPTION_TEST_KEY"}
-        endpoint |= {"timeout_s": 0.3, "max_retries": 3, "concurrency": 3}
+        endpoint |= {"timeout_s": 0.3, "max_retries": 3, "concurrency": 3, "backoff_s": 0.01}
         settings = caption_settings(backend="openai", temperature=0.7, top_p=0.9, max_new_tokens=7, batch_size=4, seed=5, endpoint=endpoint)
-        settings["endpoint"]["backoff_s"] = 0.01
         caption_shard([manifest], 0, 1, settings, tokenizer_dir, str(out), str(quarantine))
 
     captions, failed = pl.read_parquet(out), pl.read_parquet(quarantine)

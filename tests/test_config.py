@@ -59,6 +59,9 @@ def test_every_key_has_a_description():
     schema = load_schema()
     undocumented = [path for path, sub in _walk(schema) if "description" not in sub and "$ref" not in sub]
     assert not undocumented
+    # an unquoted description with ", word:" in a flow mapping turns its tail into a key of its own
+    stray = [f"{path}: {key!r}" for path, sub in _walk(schema) for key, value in sub.items() if value is None and key != "default"]
+    assert not stray
 
 
 def test_the_schemas_names_are_the_registries_names():

@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from destaflow.captioning.settings import CaptionSettings
+
 log = logging.getLogger(__name__)
 
 END_OF_TURN_TOKENS = ("<|eot_id|>", "<|im_end|>")
@@ -45,11 +47,12 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def build_backend(llm_dir: str, settings: dict[str, Any]) -> Backend:
+def build_backend(llm_dir: str, settings: CaptionSettings | dict[str, Any]) -> Backend:
+    settings = CaptionSettings.of(settings)
     backends = {"transformers": TransformersBackend, "openai": OpenAICompatibleBackend}
-    if settings["backend"] not in backends:
-        raise ValueError(f"unknown caption backend {settings['backend']!r}; known: {', '.join(backends)}")
-    return backends[settings["backend"]](llm_dir, settings)
+    if settings.backend not in backends:
+        raise ValueError(f"unknown caption backend {settings.backend!r}; known: {', '.join(backends)}")
+    return backends[settings.backend](llm_dir, settings)
 
 
 def load_tokenizer(llm_dir: str):
@@ -70,7 +73,7 @@ class TransformersBackend:
 
     name = "transformers"
 
-    def __init__(self, llm_dir: str, settings: dict[str, Any]) -> None:
+    def __init__(self, llm_dir: str, settings: CaptionSettings) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -82,7 +85,7 @@ class TransformersBackend:
         model = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=dtype, use_safetensors=True, trust_remote_code=False)
         self.model = model.to(self.device).eval()
         self.stop_ids = self.tokenizer.convert_tokens_to_ids(stop_strings(self.tokenizer))
-        self.max_new_tokens = settings["max_new_tokens"]
+        self.max_new_tokens = settings.max_new_tokens
         self.generate_options = sampling_options(settings)
 
     def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
@@ -110,16 +113,16 @@ class TransformersBackend:
         pass
 
 
-def sampling_options(settings: dict[str, Any]) -> dict[str, Any]:
+def sampling_options(settings: CaptionSettings) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "max_new_tokens": settings["max_new_tokens"],
-        "repetition_penalty": settings["repetition_penalty"],
-        "do_sample": settings["temperature"] > 0,
+        "max_new_tokens": settings.max_new_tokens,
+        "repetition_penalty": settings.repetition_penalty,
+        "do_sample": settings.temperature > 0,
     }
     if options["do_sample"]:
         # transformers would add top_k=50 by default; the paper samples from the full (top_p) distribution,
         # as OpenAI-compatible servers do when top_k is not sent.
-        options.update(temperature=settings["temperature"], top_p=settings["top_p"], top_k=0)
+        options.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
     return options
 
 
@@ -131,20 +134,20 @@ class OpenAICompatibleBackend:
 
     name = "openai"
 
-    def __init__(self, llm_dir: str, settings: dict[str, Any]) -> None:
+    def __init__(self, llm_dir: str, settings: CaptionSettings) -> None:
         import httpx
 
-        endpoint = settings["endpoint"]
-        if not endpoint.get("base_url"):
+        endpoint = settings.endpoint
+        if not endpoint.base_url:
             raise ValueError("caption.endpoint.base_url must be set for the 'openai' caption backend")
         self.tokenizer = load_tokenizer(llm_dir)
-        self.url = endpoint["base_url"].rstrip("/") + "/completions"
+        self.url = endpoint.base_url.rstrip("/") + "/completions"
         self.request_fields = completion_fields(settings, stop_strings(self.tokenizer))
-        self.max_new_tokens = settings["max_new_tokens"]
-        self.max_retries = endpoint.get("max_retries", 4)
-        self.backoff_s = endpoint.get("backoff_s", 1.0)
-        self.client = httpx.Client(timeout=endpoint.get("timeout_s", 120), headers=auth_headers(endpoint.get("api_key_env")))
-        self.pool = ThreadPoolExecutor(max_workers=endpoint.get("concurrency", 8), thread_name_prefix="caption-request")
+        self.max_new_tokens = settings.max_new_tokens
+        self.max_retries = endpoint.max_retries
+        self.backoff_s = endpoint.backoff_s
+        self.client = httpx.Client(timeout=endpoint.timeout_s, headers=auth_headers(endpoint.api_key_env))
+        self.pool = ThreadPoolExecutor(max_workers=endpoint.concurrency, thread_name_prefix="caption-request")
         self.failures = 0
 
     def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
@@ -203,17 +206,17 @@ def post_with_retries(client, url: str, body: dict, max_retries: int, backoff_s:
     raise RequestFailed(f"{problem} (after {attempts} attempts)")
 
 
-def completion_fields(settings: dict[str, Any], stop: list[str]) -> dict[str, Any]:
+def completion_fields(settings: CaptionSettings, stop: list[str]) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "temperature": settings["temperature"],
-        "top_p": settings["top_p"],
-        "max_tokens": settings["max_new_tokens"],
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "max_tokens": settings.max_new_tokens,
         "stop": stop,
     }
-    if settings["endpoint"].get("model"):
-        fields["model"] = settings["endpoint"]["model"]
-    if settings["repetition_penalty"] != 1:
-        fields["repetition_penalty"] = settings["repetition_penalty"]
+    if settings.endpoint.model:
+        fields["model"] = settings.endpoint.model
+    if settings.repetition_penalty != 1:
+        fields["repetition_penalty"] = settings.repetition_penalty
     return fields
 
 

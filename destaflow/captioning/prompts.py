@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+
+from destaflow.captioning.settings import CaptionSettings
 
 # Words that ask about (or answer) what the demo benchmark and Dynamic-SUPERB's paralinguistic tasks ask, besides
 # the caption-coverage vocabulary and the benchmarks' own options (asked_words() adds those).
@@ -58,10 +59,10 @@ def check_generic(prompt: str) -> None:
                          "the pool must hold generic prompts only")
 
 
-def prompt_pool(settings: dict[str, Any]) -> list[str]:
+def prompt_pool(settings: CaptionSettings) -> list[str]:
     """`caption.prompts` (checked to be generic), else the one `caption.prompt` as the paper uses."""
-    pool = settings.get("prompts") or [settings["prompt"]]
-    if settings.get("prompts"):
+    pool = settings.prompts or [settings.prompt]
+    if settings.prompts:
         for prompt in pool:
             check_generic(prompt)
     return list(pool)

@@ -21,6 +21,7 @@ from destaflow.captioning.backends import Backend, Generation, Outcome, build_ba
 from destaflow.captioning.parts import parts_folder, read_parts, remove_parts, write_part
 from destaflow.models.sources import model_name
 from destaflow.captioning.prompts import prompt_pool
+from destaflow.captioning.settings import CaptionSettings
 from destaflow.template import caption_context
 from destaflow.workdir import open_work_dir, stamp
 
@@ -37,16 +38,17 @@ def caption_shard(
     seed_manifests: list[str],
     shard: int,
     num_shards: int,
-    settings: dict[str, Any],
+    settings: CaptionSettings | dict[str, Any],
     llm_dir: str,
     out_path: str,
     quarantine_path: str,
     backend: Backend | None = None,
 ) -> None:
     """Caption this shard's items into `out_path` (and failures into `quarantine_path`); `backend` overrides the configured one."""
-    items = shard_items(read_seed_clips(seed_manifests), settings["per_clip"], shard, num_shards)
+    settings = CaptionSettings.of(settings)
+    items = shard_items(read_seed_clips(seed_manifests), settings.per_clip, shard, num_shards)
     # parts made for another prompt, LLM, decoding or seed transcript are discarded, never merged with new ones
-    folder = open_work_dir(parts_folder(out_path), stamp([settings, shard, num_shards], [*seed_manifests, llm_dir]))
+    folder = open_work_dir(parts_folder(out_path), stamp([settings.as_dict(), shard, num_shards], [*seed_manifests, llm_dir]))
     todo = items.join(read_parts(folder, PART_COLUMNS).select(KEY), on=KEY, how="anti", maintain_order="left")
     done = items.height - todo.height
     log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, done, todo.height)
@@ -94,23 +96,23 @@ def batch_sample_seed(base_seed: int, shard: int, first_item: dict[str, Any]) ->
     return stable_hash(f"{base_seed}:{shard}:{first_item['id']}:{first_item['caption_index']}") % 2**31
 
 
-def gen_params(settings: dict[str, Any]) -> str:
+def gen_params(settings: CaptionSettings) -> str:
     names = ("temperature", "top_p", "repetition_penalty", "max_new_tokens", "system")
-    return json.dumps({name: settings[name] for name in names}, sort_keys=True)
+    return json.dumps({name: getattr(settings, name) for name in names}, sort_keys=True)
 
 
-def run_batches(todo: pl.DataFrame, total: int, shard: int, settings: dict[str, Any], llm_dir: str, backend: Backend, folder: Path) -> None:
+def run_batches(todo: pl.DataFrame, total: int, shard: int, settings: CaptionSettings, llm_dir: str, backend: Backend, folder: Path) -> None:
     tokenizer = load_tokenizer(llm_dir)
     pool = prompt_pool(settings)
     constant = {"llm": model_name(llm_dir), "backend": backend.name, "gen_params": gen_params(settings)}
     captions = tokens = 0
     started = time.perf_counter()
     with tqdm(total=total, initial=total - todo.height, unit="caption", desc=f"captions shard {shard}") as progress:
-        for batch in batches(todo, settings["batch_size"]):
+        for batch in batches(todo, settings.batch_size):
             for item in batch:
                 item["prompt"] = pick_prompt(pool, item)
-            prompts = [caption_context(tokenizer, item["seed"], item["prompt"], settings["system"]) for item in batch]
-            sample_seed = batch_sample_seed(settings["seed"], shard, batch[0])
+            prompts = [caption_context(tokenizer, item["seed"], item["prompt"], settings.system) for item in batch]
+            sample_seed = batch_sample_seed(settings.seed, shard, batch[0])
             outcomes = backend.generate(prompts, sample_seed)
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"backend {backend.name} answered {len(outcomes)} of {len(batch)} prompts")

@@ -153,10 +153,9 @@ def cascade_prompt(tokenizer, instruction: str, transcripts: list[str] | None) -
 def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_tokens: int, llm_settings: dict | None = None) -> list[str | None]:
     """Greedy answers of the text LLM (in-process, or the caption stage's OpenAI-compatible endpoint settings)."""
     from destaflow.captioning.backends import GenerationFailed, build_backend
+    from destaflow.captioning.settings import CaptionSettings
 
-    settings = {"backend": "transformers", "endpoint": {}, **(llm_settings or {}),
-                "max_new_tokens": max_new_tokens, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
-    backend = build_backend(llm_dir, settings)
+    backend = build_backend(llm_dir, CaptionSettings.of(llm_settings).greedy(max_new_tokens))
     answers: list[str | None] = []
     try:
         for group in tqdm(list(chunks(list(prompts), batch_size)), desc="text LLM answers", unit="batch"):
