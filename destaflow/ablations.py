@@ -22,8 +22,8 @@ from typing import Any
 
 import polars as pl
 
+from destaflow import tables
 from destaflow.atomic import atomic_path
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 from destaflow.trainset import write_trainset
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,20 @@ def explode_qa(captions: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.Dat
         if caption.get("hit_token_limit") and pairs:  # the token limit may have cut the last answer short
             pairs = pairs[:-1]
         if not pairs:
-            failed.append(quarantine_row(caption["id"], None, "ablation_open_qa", "no complete 'Q: ... A: ...' pair in the LLM's answer"))
+            failed.append(tables.quarantine_row(caption["id"], None, "ablation_open_qa", "no complete 'Q: ... A: ...' pair in the LLM's answer"))
         for index, (question, answer) in enumerate(pairs):
             rows.append({**caption, "caption_index": caption["caption_index"] * limit + index, "prompt": question, "response": answer})
-    return pl.DataFrame(rows, schema=captions.schema), pl.DataFrame(failed, schema=QUARANTINE_COLUMNS)
+    return pl.DataFrame(rows, schema=captions.schema), tables.quarantine_table(failed)
 
 
 def captioned_trainset(name: str, caption_shards: list[str], seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: str, quarantine_path: str) -> pl.DataFrame:
     """The training set of a variant with its own captioning run (open-QA answers exploded into pairs)."""
     captions = pl.concat([pl.read_parquet(path) for path in caption_shards])
-    quarantined = pl.DataFrame(schema=QUARANTINE_COLUMNS)
+    quarantined = tables.quarantine_table()
     if variant(name).qa_pairs:
         captions, quarantined = explode_qa(captions, variant(name).qa_pairs)
         log.info("%s: %d question-answer pairs, %d answers without one", name, captions.height, quarantined.height)
-    write_quarantine(quarantined, quarantine_path)
+    tables.write_quarantine(quarantined, quarantine_path)
     return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir), training_only=True)
 
 
@@ -132,4 +132,4 @@ def build_ablation_trainset(name: str, inputs: dict[str, Any], settings: dict[st
         return
     for split, source in (("train", inputs["trainset"]), ("valid", inputs["valid_trainset"])):
         seed_target_trainset(source, str(Path(out_dir) / f"{split}.parquet"))
-    write_quarantine(pl.DataFrame(schema=QUARANTINE_COLUMNS), quarantine_path)
+    tables.write_quarantine([], quarantine_path)

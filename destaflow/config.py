@@ -94,7 +94,7 @@ def _check_across_keys(config: dict[str, Any]) -> None:
     evaluation = config["evaluation"]
     served = [entry["name"] for entry in evaluation["systems"] if isinstance(entry, dict)]
     if clash := sorted({name for name in served if served.count(name) > 1 or name.startswith("ablation_")}):
-        raise ConfigError(f"config key 'evaluation.systems': served system name {clash[0]!r} is taken (names are unique; ablation_* are the ablations')")
+        raise ConfigError(f"config key 'evaluation.systems': system name {clash[0]!r} is taken (names are unique; ablation_* are the ablations')")
     unbuilt = [f"benchmarks.{name}" for name, b in evaluation["benchmarks"].items() if not b["path"] and name != "demo"]
     unbuilt += [f"{kind}.sets.{name}" for kind in ("ifeval", "chat") for name, s in evaluation[kind]["sets"].items() if not s["path"] and name != "demo"]
     if evaluation["enabled"] and unbuilt:

@@ -7,6 +7,7 @@ it, not three stages later. Quarantine rows are made by `quarantine_row` only: o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -106,3 +107,13 @@ def reason_of(error: Exception | str) -> str:
 
 def quarantine_row(clip_id: str, audio_path: str | None, stage: str, problem: Exception | str) -> dict[str, str | None]:
     return {"id": clip_id, "audio_path": None if audio_path is None else str(audio_path), "stage": stage, "reason": reason_of(problem)}
+
+
+def quarantine_table(rows: Iterable[dict[str, str | None]] = ()) -> pl.DataFrame:
+    """Rows made by quarantine_row as the quarantine table (empty when there are none)."""
+    return pl.DataFrame(list(rows), schema=QUARANTINE)
+
+
+def write_quarantine(table: pl.DataFrame | Iterable[dict[str, str | None]], path: str | Path) -> None:
+    """A stage's quarantine output: a quarantine table, or the rows of one."""
+    write(table if isinstance(table, pl.DataFrame) else quarantine_table(table), path, "quarantine")

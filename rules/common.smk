@@ -140,8 +140,11 @@ EVALUATION = config["evaluation"]
 EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 # models served elsewhere (evaluation.systems entries of kind openai): name -> endpoint
-SERVED = {entry["name"]: entry for entry in EVALUATION["systems"] if isinstance(entry, dict)}
-SYSTEM_KINDS.update({name: entry["kind"] for name, entry in SERVED.items()})
+SERVED = {entry["name"]: entry for entry in EVALUATION["systems"] if isinstance(entry, dict) and entry["kind"] == "openai"}
+SYSTEM_KINDS.update({name: "openai" for name in SERVED})
+# the authors' released adapters (kind release): name -> entry; imported by rule import_release, answered as desta2
+RELEASES = {entry["name"]: entry for entry in EVALUATION["systems"] if isinstance(entry, dict) and entry["kind"] == "release"}
+SYSTEM_KINDS.update({name: "speech_lm" for name in RELEASES})
 EVALUATED_SYSTEMS = [s if isinstance(s, str) else s["name"] for s in EVALUATION["systems"] if s != "desta2_finetuned" or FINETUNE]
 
 
@@ -185,6 +188,7 @@ def system_inputs(wildcards):
     """What a system answers with: the adapter folder for the speech LM, the backbones for the cascades."""
     adapters = {"desta2": "results/adapter", "desta2_finetuned": "results/finetuned"}
     adapters |= {f"ablation_{variant}": f"results/ablations/{variant}/adapter" for variant in ABLATIONS}
+    adapters |= {name: f"resources/releases/{name}" for name in RELEASES}
     backbones = {"whisper": "resources/models/whisper", "llm": "resources/models/llm"}
     if wildcards.system in adapters:
         return {"adapter": adapters[wildcards.system], **backbones}

@@ -157,7 +157,7 @@ rule answer_ifeval:
     params:
         kind=lambda wildcards: SYSTEM_KINDS[wildcards.system],
         endpoint=lambda wildcards: SERVED.get(wildcards.system),
-        settings={"batch_size": EVALUATION["batch_size"], "ifeval_max_new_tokens": EVALUATION["ifeval"]["max_new_tokens"]},
+        settings={"batch_size": EVALUATION["batch_size"], "max_new_tokens": EVALUATION["ifeval"]["max_new_tokens"]},
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
     log:
         "logs/answer_ifeval/{ifeval_set}-{system}.log",

@@ -4,5 +4,5 @@ from destaflow.attributes.snr_model import train_snr_estimator
 from destaflow.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-settings = {**snakemake.params.settings, "threads": snakemake.threads}  # threads follow --cores without changing params
-train_snr_estimator(list(snakemake.input.manifests), snakemake.params.augment, settings, snakemake.output[0])
+# threads follow --cores without changing params
+train_snr_estimator(list(snakemake.input.manifests), snakemake.params.augment, snakemake.params.settings, snakemake.output[0], snakemake.threads)

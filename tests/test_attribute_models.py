@@ -16,6 +16,7 @@ from conftest import require_espeak
 from destaflow import asr
 from destaflow.attributes import models
 from destaflow.attributes.extract import build_extractor, extract_attributes
+from destaflow.attributes.settings import AttributeSettings
 from destaflow.audio import TARGET_RATE, load_audio
 from destaflow.config import validate_config
 
@@ -30,8 +31,8 @@ GENDER_LABELS = {0: "FEMALE", 1: "male"}
 EMOTION_LABELS = {0: "Neutral", 1: "hap", 2: "ANGRY"}
 
 
-def settings(**overrides) -> dict:
-    return {**validate_config({})["attributes"], **overrides}
+def settings(**overrides) -> AttributeSettings:
+    return AttributeSettings.of(validate_config({})["attributes"] | overrides)
 
 
 def synthesize(path: Path, text: str, voice: str = "en-us") -> Path:
@@ -262,7 +263,7 @@ def test_extractors_run_through_the_attribute_stage(whisper_dir, gender_model, e
         },
         schema_overrides={c: pl.String for c in ("text", "text_source", "gender", "gender_source")},
     )
-    result, quarantine = extract_attributes(table, extractors, config["batch_size"], config["bins"])
+    result, quarantine = extract_attributes(table, extractors, config.batch_size, config.bins)
 
     assert quarantine["id"].to_list() == ["clip3"]
     rows = {row["id"]: row for row in result.to_dicts()}

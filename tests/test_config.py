@@ -97,6 +97,32 @@ def test_training_settings_are_the_schemas_train_and_connector_sections():
     assert settings.lr == sections["train"]["properties"]["lr"]["default"] and settings.lora is None
 
 
+def test_stage_settings_take_their_names_and_defaults_from_the_schema():
+    """Each settings class names the config sections it is made from; its fields are keys of those sections (all
+    of them for a class that stands for a whole section), it declares no default of its own, and the schema's
+    defaults make one."""
+    from dataclasses import MISSING, fields
+
+    import destaflow.attributes.settings  # noqa: F401  (the modules define the classes)
+    import destaflow.captioning.settings  # noqa: F401
+    import destaflow.evaluation.settings  # noqa: F401
+    from destaflow.settings import Settings, section_defaults
+
+    def subclasses(cls):
+        return [sub for direct in cls.__subclasses__() for sub in (direct, *subclasses(direct))]
+
+    classes = subclasses(Settings)
+    whole = {"CaptionSettings", "EndpointSettings", "AttributeSettings", "SnrEstimatorSettings", "JudgeSettings"}
+    assert whole | {"BenchmarkSettings", "ChatSettings", "IfevalSettings"} <= {c.__name__ for c in classes}
+    for cls in classes:
+        names, keys = {f.name for f in fields(cls)}, set(section_defaults(cls.SECTIONS))
+        assert names == keys if cls.__name__ in whole else names <= keys, cls.__name__
+        assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(cls)), cls.__name__
+        assert cls.of({}) == cls.of(cls.of({}).as_dict())
+    with pytest.raises(ValueError, match="unknown CaptionSettings settings: temprature"):
+        destaflow.captioning.settings.CaptionSettings.of({"temprature": 0.5})
+
+
 def test_relations_between_keys_are_refused_with_the_key_to_fix():
     with pytest.raises(ConfigError, match="augment.name.*also a configured corpus"):
         validate_config({"corpora": {"augmented": {"reader": "demo"}}, "augment": {"enabled": True, "name": "augmented"}})

@@ -15,7 +15,7 @@ from transformers.models.bert.modeling_bert import BertEncoder
 from destaflow.cli import main as cli
 from destaflow.inference import DestaModel
 from destaflow.models.adapter import AdapterError, load_adapter_config, load_connector
-from destaflow.models.desta_release import RELEASE_WEIGHTS, import_release, release_tap_layers
+from destaflow.models.desta_release import RELEASE_WEIGHTS, import_release, prepare_release, release_tap_layers
 
 pytestmark = pytest.mark.slow  # loads the packaged backbones
 
@@ -88,6 +88,22 @@ def test_import_chat_export_reimport_gives_identical_outputs(release, tmp_path):
     second = DestaModel.from_pretrained(tmp_path / "second", device="cpu").chat(messages, max_new_tokens=8)
     assert first == second and first.strip()
     assert load_adapter_config(tmp_path / "second")["connector"] == load_adapter_config(tmp_path / "first")["connector"]
+
+
+def test_the_workflow_imports_a_release_onto_its_own_backbones_and_refuses_other_ones(release, prepared_models, tmp_path):
+    """What the import_release rule does for an `evaluation.systems` entry of kind release."""
+    folder, _ = release
+    whisper, llm = prepared_models["whisper"], prepared_models["llm"]
+    adapter = prepare_release(str(folder), tmp_path / "adapter", whisper, llm, convention="training")
+    record = load_adapter_config(adapter)
+    assert record["imported_release"]["source"] == str(folder) and record["llm"] == str(llm.resolve())
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / RELEASE_WEIGHTS).write_bytes((folder / RELEASE_WEIGHTS).read_bytes())
+    (other / "config.json").write_text(json.dumps({"llama_model_id": "meta-llama/Meta-Llama-3-8B-Instruct", "whisper_model_id": str(whisper)}))
+    with pytest.raises(AdapterError, match="trained on llm 'meta-llama/Meta-Llama-3-8B-Instruct', but models.llm is"):
+        prepare_release(str(other), tmp_path / "refused", whisper, llm)
+    assert not (tmp_path / "refused").exists()
 
 
 def test_tap_conventions_and_unsafe_files(tmp_path):

@@ -507,3 +507,25 @@ def test_a_judge_cache_locked_by_another_writer_waits_instead_of_failing(tmp_pat
         holder.execute("BEGIN EXCLUSIVE")
         with JudgeCache(path, timeout_s=0) as cache:
             cache.put("other", "judge", "prompt@1", "Result: NO")
+
+
+def test_speech_lm_chat_answers_each_file_in_order_and_keeps_unreadable_ones_unanswered(tmp_path):
+    from destaflow.evaluation.answers import speech_lm_chat
+
+    class Recorder:
+        def __init__(self):
+            self.batches = []
+
+        def batch_chat(self, conversations, batch_size, max_new_tokens):
+            self.batches.append(len(conversations))
+            return [f"{c[-1]['content']} ({len(c[0]['content'][0])} samples)" for c in conversations]
+
+    paths = []
+    for name, seconds in (("b", 0.5), ("a", 0.25), ("broken", 0)):
+        path = tmp_path / f"{name}.wav"
+        path.write_bytes(wav(seconds) if seconds else b"RIFF broken")
+        paths.append(str(path))
+    model = Recorder()
+    answers = speech_lm_chat(model, [paths[0], paths[1], paths[2], paths[0]], ["one", "two", "three", "four"], 2, 8)
+    assert answers == ["one (8000 samples)", "two (4000 samples)", None, "four (8000 samples)"]
+    assert sum(model.batches) == 3 and max(model.batches) <= 2

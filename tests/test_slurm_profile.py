@@ -10,9 +10,10 @@ from workflow import ROOT, planned_jobs, snakemake, write_config
 pytestmark = pytest.mark.slow  # runs Snakemake (dry runs of the paper configuration)
 
 
-NO_WEIGHTS_LOADED = {"all", "ablations", "build_trainset", "build_instruction_set", "ablation_trainset", "training_report", "performance_report"}
+NO_WEIGHTS_LOADED = {"all", "ablations", "build_trainset", "build_instruction_set", "ablation_trainset", "training_report", "performance_report",
+                     "import_release"}  # fmt: skip
 """Rules that name a backbone or adapter folder but load no weights: targets, the tokenizer only (lengths, chat
-template), or the training logs beside an adapter."""
+template), the training logs beside an adapter, or the backbones' names (a release's import)."""
 
 
 def local_rules() -> set[str]:
@@ -72,11 +73,13 @@ def test_paper_config_plans_every_stage_with_slurm_resources(tmp_path, paper_con
     (finetuning,) = jobs["finetune_adapter"]
     assert finetuning["gpu"] == "2" and finetuning["runtime"] == "720"
     assert "synthesize_demo" not in jobs, "the demo corpus must not leak into the paper configuration"
-    assert len(jobs["answer_benchmark"]) == 5 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
-    assert len(jobs["answer_chat"]) == 4 and all(job["gpu"] == "1" for job in jobs["answer_chat"])  # not the specialist cascade
-    assert len(jobs["score_chat"]) == 4 and "build_chat_demo" not in jobs
+    # the six systems and the authors' release (desta2_release: imported on the login node, scored as desta2)
+    assert len(jobs["import_release"]) == 1 and "import_release" in local_rules()
+    assert len(jobs["answer_benchmark"]) == 6 and all(job["gpu"] == "1" for job in jobs["answer_benchmark"])
+    assert len(jobs["answer_chat"]) == 5 and all(job["gpu"] == "1" for job in jobs["answer_chat"])  # not the specialist cascade
+    assert len(jobs["score_chat"]) == 5 and "build_chat_demo" not in jobs
     assert "build_demo_benchmark" not in jobs and len(jobs["evaluation_report"]) == 1
-    assert len(jobs["answer_ifeval"]) == 6 and len(jobs["ifeval_report"]) == 2  # (2 speech LMs + text LLM) x 2 sets
+    assert len(jobs["answer_ifeval"]) == 8 and len(jobs["ifeval_report"]) == 2  # (3 speech LMs + text LLM) x 2 sets
 
 
 def test_every_job_that_loads_a_backbone_asks_for_a_gpu(tmp_path, paper_config_on_empty_corpora):
@@ -84,7 +87,7 @@ def test_every_job_that_loads_a_backbone_asks_for_a_gpu(tmp_path, paper_config_o
     runs them: on CPU that is hours for an 8B model, so each must ask SLURM for a GPU and the memory to load it."""
     result = snakemake(tmp_path, "all", "ablations", "-n", "--executor", "slurm", "-j", "8", "--workflow-profile",
                        str(ROOT / "profiles" / "slurm"), "--configfile", str(paper_config_on_empty_corpora))  # fmt: skip
-    backbone = re.compile(r"resources/models/(llm|whisper)\b|results/(adapter|finetuned|ablations/\w+/adapter)\b")
+    backbone = re.compile(r"resources/(models/(llm|whisper)|releases/\w+)\b|results/(adapter|finetuned|ablations/\w+/adapter)\b")
     loading = {rule: runs for rule, runs in planned_jobs(result.stdout, with_inputs=True).items()
                if rule not in NO_WEIGHTS_LOADED and any(backbone.search(job["input"]) for job in runs)}  # fmt: skip
     assert {"caption", "train_adapter", "answer_benchmark", "answer_ifeval", "ablation_caption", "train_ablation"} <= set(loading)

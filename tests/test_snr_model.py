@@ -24,7 +24,7 @@ AUGMENT = {
     "babble_speakers": [1, 2], "reverb_probability": 0.3, "noise_probability": 1.0,
     "room": {"length_m": [5, 6], "width_m": [4, 5], "height_m": [2.8, 3.2], "rt60_s": [0.3, 0.5], "distance_m": [1, 2]},
 }  # fmt: skip
-SETTINGS = {"steps": 200, "batch_size": 8, "clips": 100, "clean_share": 0.1, "lr": 0.002, "seed": 0, "snr_db": [-5, 40], "threads": 1}
+SETTINGS = {"steps": 200, "batch_size": 8, "clips": 100, "clean_share": 0.1, "lr": 0.002, "seed": 0, "snr_db": [-5, 40]}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def estimator(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("snr") / "snr_estimator"
-    train_snr_estimator([str(corpus[0])], AUGMENT, SETTINGS, out)
+    train_snr_estimator([str(corpus[0])], AUGMENT, SETTINGS, out, threads=1)
     return out
 
 

@@ -8,17 +8,17 @@ from typing import Any, Callable
 import polars as pl
 from tqdm import tqdm
 
-from destaflow import binning, manifest
+from destaflow import binning, manifest, tables
 from destaflow.attributes import dsp, models, snr_model, voice_activity
 from destaflow.attributes.base import Extractor, merge
+from destaflow.attributes.settings import AttributeSettings
 from destaflow.audio import AudioError, load_audio
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, reason_of
 
 log = logging.getLogger(__name__)
 
 STAGE = "attributes"
 
-ExtractorFactory = Callable[[dict[str, Any], dict[str, str]], Extractor]
+ExtractorFactory = Callable[[AttributeSettings, dict[str, str]], Extractor]
 """(attribute settings, model folders by role) -> an Extractor"""
 
 # config name (schema: attributes.extractors) -> factory
@@ -40,10 +40,10 @@ REGISTRY: dict[str, ExtractorFactory] = {
 BINNED = {"volume": "volume_db", "pitch": "pitch_hz", "speaking_speed": "speech_rate", "snr": "snr_db", "c50": "c50_db"}
 
 
-def build_extractor(name: str, settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def build_extractor(name: str, settings: AttributeSettings | dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
     if name not in REGISTRY:
         raise ValueError(f"unknown attribute extractor {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name](settings, model_dirs)
+    return REGISTRY[name](AttributeSettings.of(settings), model_dirs)
 
 
 def extract_attributes(
@@ -60,7 +60,7 @@ def extract_attributes(
     for row in kept:
         add_words(row, bins)
     result = pl.DataFrame(kept, infer_schema_length=None) if kept else table.clear()
-    return complete_attribute_columns(result), pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS)
+    return complete_attribute_columns(result), tables.quarantine_table(quarantined)
 
 
 def _load_batch(rows, quarantined):
@@ -70,7 +70,7 @@ def _load_batch(rows, quarantined):
             audios.append(load_audio(row["audio_path"]).samples)
             batch.append(dict(row))
         except AudioError as error:
-            quarantined.append(_quarantine_row(row, reason_of(error)))
+            quarantined.append(_quarantine_row(row, tables.reason_of(error)))
     return batch, audios
 
 
@@ -97,7 +97,7 @@ def _run_extractors(batch, audios, extractors, quarantined):
 
 
 def _quarantine_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
-    return quarantine_row(row["id"], row["audio_path"], STAGE, reason)
+    return tables.quarantine_row(row["id"], row["audio_path"], STAGE, reason)
 
 
 def add_words(row: dict[str, Any], bins: dict[str, Any]) -> None:

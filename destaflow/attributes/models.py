@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from destaflow.attributes.base import Extractor
+from destaflow.attributes.settings import AttributeSettings
 from destaflow.asr import load_whisper, transcribe
 from destaflow.audio import TARGET_RATE
 from destaflow.runtime import chunks, quiet_loading, torch_device
@@ -105,14 +106,14 @@ def fill(rows: list[dict[str, Any]], column: str, compute: Callable[[list[int]],
 # --------------------------------------------------------------------------------------------------
 
 
-def whisper_asr_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def whisper_asr_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """`text` from Whisper: the prepared `models.asr` folder if configured, else the backbone Whisper."""
     source = resolve_source(model_dirs.get("asr") or model_dirs.get("whisper") or "")
     if not source:
         raise ValueError("whisper_asr needs models.asr or a prepared backbone Whisper (model_dirs['whisper'])")
     check_local_folder(source)
     load = lazy(lambda: load_whisper(source))
-    batch_size = int(settings.get("batch_size") or 16)
+    batch_size = settings.batch_size
 
     def run(rows, audios):
         def compute(todo):
@@ -155,7 +156,7 @@ def predict_gender(predict, audio: np.ndarray) -> str | None:
     return "female" if result["female_probability"] >= 0.5 else "male"
 
 
-def voice2gender_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def voice2gender_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """`gender` from voice2gender (weights in its wheel; clips upsampled to its 44.1 kHz input rate)."""
     load = lazy(load_voice2gender)
 
@@ -219,14 +220,14 @@ def local_labels(source: str, words: dict[str, str]) -> list[str] | None:
     return label_words({int(k): v for k, v in id2label.items()}, words)
 
 
-def classifier_extractor(settings: dict[str, Any], model_dirs: dict[str, str], column: str, words: dict[str, str]) -> Extractor:
+def classifier_extractor(settings: AttributeSettings, model_dirs: dict[str, str], column: str, words: dict[str, str]) -> Extractor:
     if not model_dirs.get(column):
         raise ValueError(f"{column}_classifier needs models.{column} (an audio-classification model: hub id or local folder)")
     source = resolve_source(model_dirs[column])
     check_local_folder(source)
     if column == "gender" and (labels := local_labels(source, words)) is not None:
         check_gender_labels(labels, source)  # at build time, not clip by clip
-    batch_size = int(settings.get("batch_size") or 16)
+    batch_size = settings.batch_size
 
     def load():
         extractor, model, labels = load_classifier(source, words)
@@ -247,11 +248,11 @@ def classifier_extractor(settings: dict[str, Any], model_dirs: dict[str, str], c
     return Extractor(provenance(source), (column,), run)
 
 
-def gender_classifier_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def gender_classifier_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """`gender` from the prepared audio-classification model `models.gender`."""
     return classifier_extractor(settings, model_dirs, "gender", GENDER_WORDS)
 
 
-def emotion_classifier_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def emotion_classifier_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """`emotion` from the prepared audio-classification model `models.emotion`."""
     return classifier_extractor(settings, model_dirs, "emotion", EMOTION_WORDS)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from destaflow.atomic import atomic_dir
 from destaflow.attributes.base import Extractor
 from destaflow.attributes.models import fill, lazy
+from destaflow.attributes.settings import AttributeSettings, SnrEstimatorSettings
 from destaflow.augmentation.mixtures import MixtureMaker, load_clean_clips, load_noise_files
 from destaflow.augmentation.settings import AugmentSettings, parse_settings
 
@@ -97,13 +98,17 @@ class SnrNet(nn.Module):
 # ---- training, saving, loading --------------------------------------------------------------------------
 
 
-def train_snr_estimator(manifests: list[str], augment: dict[str, Any], settings: dict[str, Any], out_dir: str | Path) -> dict[str, float]:
+def train_snr_estimator(manifests: list[str], augment: dict[str, Any], settings: SnrEstimatorSettings | dict[str, Any],
+                        out_dir: str | Path, threads: int | None = None) -> dict[str, float]:
     """The workflow's entry: train on the manifests' train split, check on their valid split, save."""
+    settings = SnrEstimatorSettings.of(settings)
+    if threads:
+        torch.set_num_threads(threads)
     table = pl.concat([pl.read_parquet(m, columns=["id", "audio_path", "speaker", "split"]) for m in manifests], how="vertical_relaxed")
     rows = {}
-    for split, limit in (("train", settings["clips"]), ("valid", HELD_OUT_MIXTURES)):
+    for split, limit in (("train", settings.clips), ("valid", HELD_OUT_MIXTURES)):
         part = table.filter(pl.col("split") == split).sort("id")
-        rows[split] = part.sample(min(limit, part.height), seed=settings["seed"]).sort("id").to_dicts()  # bounded memory
+        rows[split] = part.sample(min(limit, part.height), seed=settings.seed).sort("id").to_dicts()  # bounded memory
     metrics = train_snr_model(rows["train"], rows["valid"], parse_settings(augment), settings, out_dir)
     log.info("SNR estimator: %s", metrics)
     return metrics
@@ -113,30 +118,28 @@ def train_snr_model(
     train_rows: list[dict[str, Any]],
     valid_rows: list[dict[str, Any]],
     augment: AugmentSettings,
-    settings: dict[str, Any],
+    settings: SnrEstimatorSettings,
     out_dir: str | Path,
 ) -> dict[str, float]:
     """Train on mixtures of `train_rows`, measure on mixtures of `valid_rows`, save to `out_dir`; return the metrics."""
-    low, high = settings["snr_db"]
+    low, high = settings.snr_db
     if low > high:
         raise ValueError(f"attributes.snr_estimator.snr_db: low {low} is above high {high}")
-    if settings.get("threads"):
-        torch.set_num_threads(settings["threads"])
-    torch.manual_seed(settings["seed"])
-    rng = np.random.default_rng(settings["seed"])
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
     config = SnrModelConfig()
     model = SnrNet(config)
     clips, speakers = load_clean_clips(train_rows)
     if not clips:
         raise ValueError("the SNR estimator has no readable training clips")
     noise_files = load_noise_files(augment)
-    make = MixtureMaker(clips, speakers, augment, rng, noise_files, clean_share=settings["clean_share"], max_snr_db=config.max_snr_db)
+    make = MixtureMaker(clips, speakers, augment, rng, noise_files, clean_share=settings.clean_share, max_snr_db=config.max_snr_db)
     snr_range = (low, high)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"])
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["lr"], total_steps=settings["steps"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps)
     model.train()
-    for _ in tqdm(range(settings["steps"]), desc="training the SNR estimator", unit="step"):
-        mixtures = [make(snr_range) for _ in range(settings["batch_size"])]
+    for _ in tqdm(range(settings.steps), desc="training the SNR estimator", unit="step"):
+        mixtures = [make(snr_range) for _ in range(settings.batch_size)]
         features, valid = model.batch([m for m, _ in mixtures])
         target = torch.tensor([min(snr, config.max_snr_db) for _, snr in mixtures], dtype=torch.float32)
         loss = nn.functional.smooth_l1_loss(model(features, valid), target, beta=2.0)
@@ -155,7 +158,7 @@ def held_out_accuracy(
     model: SnrNet,
     rows: list[dict[str, Any]],
     augment: AugmentSettings,
-    settings: dict[str, Any],
+    settings: SnrEstimatorSettings,
     noise_files: list[np.ndarray],
     count: int = HELD_OUT_MIXTURES,
 ) -> dict[str, Any]:
@@ -164,7 +167,7 @@ def held_out_accuracy(
     clips, speakers = load_clean_clips(rows)
     if not clips:
         return {}
-    make = MixtureMaker(clips, speakers, augment, np.random.default_rng(settings["seed"] + 1), noise_files, rooms=20)
+    make = MixtureMaker(clips, speakers, augment, np.random.default_rng(settings.seed + 1), noise_files, rooms=20)
     low, high = augment.snr_db.low, augment.snr_db.high
     mixtures = [make((low, high)) for _ in range(count)]
     estimates = model.estimate([m for m, _ in mixtures])
@@ -194,7 +197,7 @@ def load_snr_model(model_dir: str | Path) -> SnrNet:
     return model.eval()
 
 
-def learned_snr_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def learned_snr_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """`snr_db` from the estimator the `train_snr_estimator` rule trained (model_dirs["snr_estimator"])."""
     folder = model_dirs.get("snr_estimator")
     if folder is None:

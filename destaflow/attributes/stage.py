@@ -15,10 +15,10 @@ from typing import Any
 
 import polars as pl
 
-from destaflow import manifest
+from destaflow import manifest, tables
 from destaflow.atomic import atomic_path
 from destaflow.attributes.extract import build_extractor, complete_attribute_columns, extract_attributes
-from destaflow.quarantine import QUARANTINE_COLUMNS, write_quarantine
+from destaflow.attributes.settings import AttributeSettings
 from destaflow.workdir import open_work_dir, stamp
 
 log = logging.getLogger(__name__)
@@ -27,24 +27,25 @@ log = logging.getLogger(__name__)
 def run_stage(
     corpus_manifest: str,
     extractor_names: list[str],
-    settings: dict[str, Any],
+    settings: AttributeSettings | dict[str, Any],
     model_dirs: dict[str, str],
     out_manifest: str,
     out_quarantine: str,
     work_dir: str | None = None,
 ) -> None:
+    settings = AttributeSettings.of(settings)
     table = manifest.read(corpus_manifest, "corpus")
     extractors = [build_extractor(name, settings, model_dirs) for name in extractor_names]
     log.info("extractors: %s", ", ".join(e.name for e in extractors))
-    chunk = settings.get("clips_per_chunk") or max(table.height, 1)
+    chunk = settings.clips_per_chunk or max(table.height, 1)
     work = Path(work_dir) if work_dir else None
     if work is not None:
-        open_work_dir(work, stamp([extractor_names, settings, model_dirs], [corpus_manifest, *model_dirs.values()]))
+        open_work_dir(work, stamp([extractor_names, settings.as_dict(), model_dirs], [corpus_manifest, *model_dirs.values()]))
     kept, quarantined = [], []
     for number, start in enumerate(range(0, table.height, chunk)):
         done = _finished_chunk(work, number) if work is not None else None
         if done is None:
-            done = extract_attributes(table.slice(start, chunk), extractors, settings["batch_size"], settings["bins"])
+            done = extract_attributes(table.slice(start, chunk), extractors, settings.batch_size, settings.bins)
             if work is not None:
                 _write_chunk(work, number, *done)
         else:
@@ -52,11 +53,11 @@ def run_stage(
         kept.append(done[0])
         quarantined.append(done[1])
     result = complete_attribute_columns(pl.concat(kept, how="diagonal_relaxed")) if kept else complete_attribute_columns(table.clear())
-    quarantine = pl.concat(quarantined) if quarantined else pl.DataFrame(schema=QUARANTINE_COLUMNS)
+    quarantine = pl.concat(quarantined) if quarantined else tables.quarantine_table()
     log.info("%d clips in, %d kept, %d quarantined", table.height, result.height, quarantine.height)
     if result.height + quarantine.height != table.height:
         raise RuntimeError(f"lost clips: {table.height} in, {result.height} kept + {quarantine.height} quarantined")
-    write_quarantine(quarantine, out_quarantine)
+    tables.write_quarantine(quarantine, out_quarantine)
     manifest.write(result, out_manifest, "attributes")
     if work is not None:
         shutil.rmtree(work)

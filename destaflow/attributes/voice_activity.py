@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from destaflow.attributes.base import Extractor
+from destaflow.attributes.settings import AttributeSettings
 from destaflow.vad.regions import MEASUREMENTS
 
 
@@ -27,12 +28,12 @@ def _table_extractor(model_dirs: dict[str, str], columns: tuple[str, ...], sourc
     return Extractor(sources[0] if len(sources) == 1 else source_column.removesuffix("_source"), columns, run, needs_audio=False)
 
 
-def voice_activity_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def voice_activity_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """model_dirs["voice_activity"]: the corpus's table; speech regions, duration, silences, overlap."""
     return _table_extractor(model_dirs, MEASUREMENTS, "vad_source", "voice_activity")
 
 
-def brouhaha_extractor(settings: dict[str, Any], model_dirs: dict[str, str]) -> Extractor:
+def brouhaha_extractor(settings: AttributeSettings, model_dirs: dict[str, str]) -> Extractor:
     """c50_db of the brouhaha-style model, computed in the voice-activity pass. Its SNR stays in the table only:
     on held-out mixtures it is far behind learned_snr (README, bench/level_accuracy.py), so one SNR estimator serves."""
     return _table_extractor(model_dirs, ("c50_db",), "brouhaha_source", "brouhaha")

@@ -12,14 +12,13 @@ import polars as pl
 import soundfile as sf
 from tqdm import tqdm
 
-from destaflow import manifest
+from destaflow import manifest, tables
 from destaflow.atomic import atomic_path
 from destaflow.audio import TARGET_RATE, AudioError, load_audio
 from destaflow.augmentation.noise import headroom_gain, make_noise, scale_to_snr
 from destaflow.augmentation.plan import ClipPlan, plan_clips, read_sources
 from destaflow.augmentation.reverb import apply_reverb, build_rir, clarity_db, reverberation_time_s
 from destaflow.augmentation.settings import parse_settings
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 
 STAGE = "augment"
 # labels that neither noise nor reverberation change; volume is dropped (the level changed) and re-measured later
@@ -145,11 +144,11 @@ def augment_corpus(
         try:
             clip = render_clip(plan)
         except AudioError as error:
-            quarantined.append(quarantine_row(plan.id, plan.source["audio_path"], STAGE, error))
+            quarantined.append(tables.quarantine_row(plan.id, plan.source["audio_path"], STAGE, error))
             continue
         path = output_path(audio_dir, plan)
         write_wav(path, clip.mix)
         kept.append(manifest_row(plan, clip, parsed.name, path))
     table = pl.DataFrame(kept, schema=manifest_schema(pool.table.columns)).sort("id")
     manifest.write(table, manifest_path, "corpus")
-    write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS).sort("id"), quarantine_path)
+    tables.write_quarantine(tables.quarantine_table(quarantined).sort("id"), quarantine_path)

@@ -10,8 +10,7 @@ from typing import Any, Iterable, Sequence
 import polars as pl
 import soundfile as sf
 
-from destaflow import manifest
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row
+from destaflow import manifest, tables
 
 class CorpusLayoutError(ValueError):
     """The corpus root does not look like the distributed layout the reader expects."""
@@ -84,16 +83,16 @@ def finish_manifest(rows: Iterable[dict[str, Any]], stage: str = "corpus", roots
     for row in rows:
         if roots and not inside(Path(row["audio_path"]), roots):
             reason = f"audio path outside the corpus root ({', '.join(map(str, roots))})"
-            quarantined.append(quarantine_row(row["id"], row["audio_path"], stage, reason))
+            quarantined.append(tables.quarantine_row(row["id"], row["audio_path"], stage, reason))
             continue
         try:
             rate, duration = probe_audio(Path(row["audio_path"]))
         except Exception as error:  # any unreadable file is quarantined with its reason, never fatal
-            quarantined.append(quarantine_row(row["id"], row["audio_path"], stage, _reason(error)))
+            quarantined.append(tables.quarantine_row(row["id"], row["audio_path"], stage, _reason(error)))
             continue
         kept.append({**row, "audio_path": str(row["audio_path"]), "sample_rate": rate, "duration": duration, "duration_source": "dsp:header-frames"})
     table = pl.DataFrame(kept, infer_schema_length=None) if kept else pl.DataFrame(schema={c: col.dtype for c, col in manifest.CORPUS_COLUMNS.items()})
-    return table, pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS)
+    return table, tables.quarantine_table(quarantined)
 
 
 def _reason(error: Exception) -> str:

@@ -9,10 +9,9 @@ from typing import Any, Callable, Iterable
 
 import polars as pl
 
-from destaflow import manifest
+from destaflow import manifest, tables
 from destaflow.corpora import accentdb, dailytalk, iemocap, prompttts, vctk, voxceleb1
 from destaflow.corpora.base import finish_manifest
-from destaflow.quarantine import write_quarantine
 
 log = logging.getLogger(__name__)
 
@@ -54,5 +53,5 @@ def write_corpus(name: str, settings: dict[str, Any], manifest_path: str | Path,
     log.info("%s: %d clips kept, %d quarantined", name, table.height, quarantine.height)
     if table.height == 0:
         raise ValueError(f"corpus {name!r} at {settings['root']} yielded no readable clips")
-    write_quarantine(quarantine, quarantine_path)
+    tables.write_quarantine(quarantine, quarantine_path)
     manifest.write(table, manifest_path, "corpus")

@@ -99,24 +99,10 @@ def speech_lm_answers(model, items: Sequence[Item], two_audio: str, batch_size: 
 
 def speech_lm_chat(model, audio_paths: Sequence[str], instructions: Sequence[str], batch_size: int,
                    max_new_tokens: int) -> list[str | None]:
-    """One answer per (audio file, instruction); None where the file cannot be read (logged, row kept)."""
-    from destaflow.audio import load_audio
-
-    answers: list[str | None] = [None] * len(audio_paths)
-    for group in tqdm(list(chunks(list(range(len(audio_paths))), batch_size)), desc="speech LM answers", unit="batch"):
-        readable, conversations = [], []
-        for i in group:
-            try:
-                samples = load_audio(audio_paths[i]).samples
-            except AudioError as error:
-                log.warning("%s: %s", audio_paths[i], error)
-                continue
-            readable.append(i)
-            conversations.append([{"role": "audio", "content": (samples, TARGET_RATE)}, {"role": "user", "content": instructions[i]}])
-        if conversations:
-            for i, answer in zip(readable, model.batch_chat(conversations, batch_size=len(conversations), max_new_tokens=max_new_tokens)):
-                answers[i] = answer
-    return answers
+    """One answer per (audio file, instruction), as speech_lm_answers gives them; None where the file cannot be read."""
+    items = [Item(id=str(i), instance="", dimension="", instruction=instruction, label="", options=None, audios=[{"path": path}])
+             for i, (path, instruction) in enumerate(zip(audio_paths, instructions, strict=True))]
+    return speech_lm_answers(model, items, "native", batch_size, max_new_tokens)["answer"].to_list()
 
 
 # ---- cascades -----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from destaflow.evaluation.settings import JudgeSettings
 from destaflow.captioning.backends import RequestFailed, auth_headers, post_with_retries
 
 log = logging.getLogger(__name__)
@@ -166,21 +167,20 @@ class LocalModelJudge:
         return self.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-def build_judge(settings: dict[str, Any]) -> Judge | None:
+def build_judge(settings: JudgeSettings | dict[str, Any] | None) -> Judge | None:
     """From the config's `evaluation.judge` section: kind none | openai | local."""
-    kind = settings.get("kind", "none")
-    if kind == "none":
+    settings = JudgeSettings.of(settings)
+    if settings.kind == "none":
         return None
-    if kind == "openai":
-        if not settings.get("base_url") or not settings.get("model"):
+    if settings.kind == "openai":
+        if not settings.base_url or not settings.model:
             raise ValueError("evaluation.judge: kind 'openai' needs base_url and model")
-        return OpenAIChatJudge(settings["base_url"], settings["model"], settings.get("timeout_s", 120),
-                               settings.get("max_retries", 4), settings.get("backoff_s", 1.0), settings.get("api_key_env"))
-    if kind == "local":
-        if not settings.get("model"):
+        return OpenAIChatJudge(settings.base_url, settings.model, settings.timeout_s, settings.max_retries, settings.backoff_s, settings.api_key_env)
+    if settings.kind == "local":
+        if not settings.model:
             raise ValueError("evaluation.judge: kind 'local' needs model (a local model folder)")
-        return LocalModelJudge(settings["model"])
-    raise ValueError(f"evaluation.judge.kind must be none, openai or local, not {kind!r}")
+        return LocalModelJudge(settings.model)
+    raise ValueError(f"evaluation.judge.kind must be none, openai or local, not {settings.kind!r}")
 
 
 # ---- cache --------------------------------------------------------------------------------------------

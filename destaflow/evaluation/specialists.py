@@ -16,29 +16,31 @@ import polars as pl
 import soundfile as sf
 from tqdm import tqdm
 
+from destaflow import tables
+from destaflow.evaluation.settings import BenchmarkSettings
 from destaflow import manifest
 from destaflow.atomic import atomic_path
 from destaflow.audio import TARGET_RATE, AudioError
 from destaflow.evaluation.dynamic_superb import input_keys, load_benchmark, model_inputs
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 
 log = logging.getLogger(__name__)
 
 
-def export_benchmark_clips(benchmark_dir: str, settings: dict, corpus: str, out_manifest: str, audio_dir: str, out_quarantine: str) -> pl.DataFrame:
+def export_benchmark_clips(benchmark_dir: str, settings: BenchmarkSettings | dict, corpus: str, out_manifest: str, audio_dir: str, out_quarantine: str) -> pl.DataFrame:
     """Write each distinct input once; unreadable items go to the quarantine table with the reason."""
-    items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
+    settings = BenchmarkSettings.of(settings)
+    items = load_benchmark(benchmark_dir, settings.instances, settings.max_per_instance, settings.seed)
     audio_root = Path(audio_dir)
     audio_root.mkdir(parents=True, exist_ok=True)
     rows, failed, seen = [], [], set()
     for item in tqdm(items, desc="benchmark clips", unit="item"):
-        keys = input_keys(item, settings["two_audio"])
+        keys = input_keys(item, settings.two_audio)
         if all(key in seen for key in keys):
             continue
         try:
-            audios = model_inputs(item, settings["two_audio"])
+            audios = model_inputs(item, settings.two_audio)
         except AudioError as error:
-            failed.append(quarantine_row(item.id, item.id, "benchmark_clips", error))
+            failed.append(tables.quarantine_row(item.id, item.id, "benchmark_clips", error))
             continue
         for key, audio in zip(keys, audios):
             if key in seen:
@@ -52,6 +54,6 @@ def export_benchmark_clips(benchmark_dir: str, settings: dict, corpus: str, out_
                          "sample_rate": TARGET_RATE, "duration": len(audio) / TARGET_RATE, "duration_source": "dsp:sample-count"})
     table = pl.DataFrame(rows, schema={name: column.dtype for name, column in manifest.CORPUS_COLUMNS.items()})
     log.info("%d items, %d distinct inputs written, %d items unreadable", len(items), table.height, len(failed))
-    write_quarantine(pl.DataFrame(failed, schema=QUARANTINE_COLUMNS), out_quarantine)
+    tables.write_quarantine(failed, out_quarantine)
     manifest.write(table, out_manifest, "corpus")
     return table

@@ -15,6 +15,7 @@ from destaflow.evaluation.dynamic_superb_instances import INSTANCES
 from destaflow.evaluation.air_bench import load_chat, score_chat
 from destaflow.evaluation.judges import CHAIN_OF_THOUGHT, YES_NO, JudgeCache, build_judge
 from destaflow.evaluation.scoring import score_items, summarise
+from destaflow.evaluation.settings import AnswerSettings, BenchmarkSettings, ChatSettings, IfevalSettings, JudgeSettings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def use_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: dict,
+def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: BenchmarkSettings | dict,
                      adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
                      llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None,
                      seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
@@ -37,21 +38,23 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
     `endpoint` (openai): the served model's base_url, model and api_key_env (destaflow.evaluation.served).
     """
     use_threads(threads)
-    items = load_benchmark(benchmark_dir, settings["instances"], settings["max_per_instance"], settings["seed"])
-    log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings["max_per_instance"], settings["seed"])
+    settings = BenchmarkSettings.of(settings)
+    items = load_benchmark(benchmark_dir, settings.instances, settings.max_per_instance, settings.seed)
+    log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings.max_per_instance, settings.seed)
     table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings, endpoint)
     with atomic_path(out_path) as tmp:
         table.write_parquet(tmp)
     return table
 
 
-def answer_items(items: list[Item], system: str, kind: str, settings: dict, adapter_dir: str | None, whisper_dir: str | None,
+def answer_items(items: list[Item], system: str, kind: str, settings: AnswerSettings | dict, adapter_dir: str | None, whisper_dir: str | None,
                  llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None,
                  seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
     """One answer row per item (answer null and `error` set where it got none)."""
     if kind not in SYSTEMS:
         raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
-    common = {"two_audio": settings["two_audio"], "batch_size": settings["batch_size"], "max_new_tokens": settings["max_new_tokens"]}
+    settings = AnswerSettings.of(settings)
+    common = {"two_audio": settings.two_audio, "batch_size": settings.batch_size, "max_new_tokens": settings.max_new_tokens}
     if kind in SPEECH_MODELS:
         table = speech_lm_answers(speech_model(adapter_dir, endpoint if kind == "openai" else None), items, **common)
     else:
@@ -66,7 +69,7 @@ def answer_items(items: list[Item], system: str, kind: str, settings: dict, adap
     return table
 
 
-def score_benchmark(answers_path: str, scored_path: str, summary_path: str, judge_settings: dict, cache_path: str,
+def score_benchmark(answers_path: str, scored_path: str, summary_path: str, judge_settings: JudgeSettings | dict, cache_path: str,
                     dataset: str, max_per_instance: int | None) -> pl.DataFrame:
     answers = pl.read_parquet(answers_path)
     judge = build_judge(judge_settings)
@@ -95,13 +98,14 @@ def ifeval_items(path: str) -> pl.DataFrame:
     return pl.read_parquet(path) if path.endswith(".parquet") else ifeval.load_speech_ifeval(path)
 
 
-def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
+def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settings: IfevalSettings | dict, adapter_dir: str | None = None,
                   llm_dir: str | None = None, llm_settings: dict | None = None, threads: int | None = None,
                   endpoint: dict | None = None) -> pl.DataFrame:
     """The speech LM answers from the audio; the text reference (kind text_llm) from the seed transcript."""
     use_threads(threads)
     items = ifeval_items(items_path)
-    batch, max_new = settings["batch_size"], settings["ifeval_max_new_tokens"]
+    settings = IfevalSettings.of(settings)
+    batch, max_new = settings.batch_size, settings.max_new_tokens
     if kind in SPEECH_MODELS:
         responses = speech_lm_chat(speech_model(adapter_dir, endpoint if kind == "openai" else None), items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
     elif kind == "text_llm":
@@ -120,13 +124,13 @@ def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settin
     return scored
 
 
-def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str, judge_settings: dict | None = None,
+def ifeval_report(answer_paths: dict[str, str], reference: str, out_path: str, judge_settings: JudgeSettings | dict | None = None,
                   cache_path: str | None = None) -> pl.DataFrame:
     """One row per speech system: its following rate, the text reference's, their ratio and the forgetting delta.
     Chain-of-thought items are judged here when a judge is configured (and stay unchecked otherwise)."""
     answers = {system: pl.read_parquet(path) for system, path in answer_paths.items()}
     cot = any((table["metric"] == ifeval.COT_METRIC).any() for table in answers.values())
-    judge = build_judge(judge_settings or {}) if cot else None
+    judge = build_judge(judge_settings) if cot else None
     if judge is not None:
         with JudgeCache(cache_path) as cache:
             for system, table in answers.items():
@@ -154,17 +158,18 @@ def chat_as_items(rows: pl.DataFrame) -> list[Item]:
                  label=r["answer_gt"], options=None, audios=[{"path": r["audio_path"]}]) for r in rows.iter_rows(named=True)]
 
 
-def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: dict, adapter_dir: str | None = None,
+def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: ChatSettings | dict, adapter_dir: str | None = None,
                 whisper_dir: str | None = None, llm_dir: str | None = None, llm_settings: dict | None = None,
                 threads: int | None = None, endpoint: dict | None = None) -> pl.DataFrame:
     """The meta rows with each system's free answer in `response` (null, with `error`, where it has none)."""
     use_threads(threads)
     if kind == "specialist_llm":
         raise ValueError("the specialized-models cascade answers Dynamic-SUPERB-format benchmarks only")
-    rows = load_chat(chat_dir, settings["subset"], settings["max_items"], settings["seed"])
+    settings = ChatSettings.of(settings)
+    rows = load_chat(chat_dir, settings.subset, settings.max_items, settings.seed)
     if rows["uniq_id"].is_duplicated().any():
         raise ValueError(f"{chat_dir}: uniq_id is not unique")
-    table = answer_items(chat_as_items(rows), system, kind, settings | {"two_audio": "native"}, adapter_dir, whisper_dir, llm_dir, llm_settings,
+    table = answer_items(chat_as_items(rows), system, kind, settings.answering(), adapter_dir, whisper_dir, llm_dir, llm_settings,
                          endpoint=endpoint)
     answers = rows.join(table.select(pl.col("id").alias("uniq_id"), pl.col("answer").alias("response"), "transcript", "error", "system"),
                         on="uniq_id", how="left", maintain_order="left")
@@ -173,7 +178,7 @@ def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: 
     return answers
 
 
-def score_chat_answers(answers_path: str, scored_path: str, summary_path: str, judge_settings: dict, cache_path: str, dataset: str) -> dict:
+def score_chat_answers(answers_path: str, scored_path: str, summary_path: str, judge_settings: JudgeSettings | dict, cache_path: str, dataset: str) -> dict:
     judge = build_judge(judge_settings)
     if judge is None:
         raise ValueError("open questions are scored by a judge only: set evaluation.judge.kind to openai or local")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 from destaflow.atomic import atomic_dir
 from destaflow.models.adapter import AdapterError, load_adapter_config, load_connector, save_connector
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
+from destaflow.models.sources import model_name, parse_source
 
 RELEASE_WEIGHTS = "qformer_connector.pth"
 RELEASE_CONFIG = "config.json"
@@ -100,8 +102,9 @@ def import_release(
     llm: str | None = None,
     convention: str | None = None,
     tap_layers: list[int] | None = None,
+    source: str | None = None,
 ) -> Path:
-    """An adapter folder from the authors' release folder. Whisper and the LLM default to the ids its config
+    """An adapter folder from the authors' release folder (`source`: what to record it came from, default the folder). Whisper and the LLM default to the ids its config
     names. Taps: `tap_layers` (our convention) if given, else those of `convention`, else those a release this
     workflow exported records, else the training convention's."""
     release_dir = Path(release_dir)
@@ -140,8 +143,40 @@ def import_release(
     missing, unexpected = connector.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise AdapterError(f"{weights}: does not fit the connector (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    record = {"source": str(release_dir.resolve()), "tap_convention": convention, "tap_layers": list(tap_layers), "config": release_config}
+    record = {"source": source or str(release_dir.resolve()), "tap_convention": convention, "tap_layers": list(tap_layers), "config": release_config}
     return save_connector(connector, out_dir, whisper, llm, extra={"imported_release": record})
+
+
+def prepare_release(source: str, out_dir: str | os.PathLike, whisper_dir: str | os.PathLike, llm_dir: str | os.PathLike,
+                    convention: str | None = None) -> Path:
+    """The release `source` names (`hub:owner/name`, downloaded here; or a local folder) as an adapter folder on
+    the workflow's prepared backbones. Refused when the release names other backbones than those: its connector
+    would load on them and answer nonsense."""
+    spec = parse_source(source)
+    if spec.kind == "package":
+        raise AdapterError(f"{source}: a release is a hub id (hub:owner/name) or a local folder")
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        release_dir = download_release(spec.hub_id, Path(tmp)) if spec.kind == "hub" else spec.path
+        config_path = Path(release_dir) / RELEASE_CONFIG
+        release_config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        for role, key, prepared in (("whisper", "whisper_model_id", whisper_dir), ("llm", "llama_model_id", llm_dir)):
+            named = release_config.get(key)
+            if named and backbone_name(named) != model_name(prepared):
+                raise AdapterError(f"{source}: trained on {role} {named!r}, but models.{role} is {model_name(prepared)!r}")
+        return import_release(release_dir, out_dir, whisper=whisper_dir, llm=llm_dir, convention=convention, source=source)
+
+
+def download_release(hub_id: str, target: Path) -> Path:
+    os.environ["HF_HUB_OFFLINE"] = "0"  # a local rule: the login node has network, every other job is offline
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(hub_id, local_dir=target, allow_patterns=[RELEASE_WEIGHTS, RELEASE_CONFIG])
+    return target
+
+
+def backbone_name(named: str) -> str:
+    """A release's whisper/llama id as a prepared folder's name: a hub id as is, a folder (our exports) by its record."""
+    return model_name(named) if Path(named).is_dir() else named
 
 
 def export_release(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:

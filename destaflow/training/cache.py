@@ -43,7 +43,6 @@ from destaflow.atomic import atomic_dir, atomic_path, write_text
 from destaflow.audio import load_audio
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, log_mels, run_encoder
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, write_quarantine
 from destaflow.runtime import chunks
 from destaflow.workdir import STAMP_FILE, open_work_dir, stamp
 
@@ -86,7 +85,7 @@ def encode_shard(clips: list[dict], whisper: Whisper, tap_layers: list[int], bat
                 audios.append(load_audio(clip["audio_path"]).samples)
                 readable.append(clip)
             except Exception as error:  # AudioError, or anything else the decoder throws: quarantine, never crash
-                result.quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
+                result.quarantined.append(tables.quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
         if readable:
             tapped, encoded = run_encoder(whisper.model, log_mels(whisper.processor.feature_extractor, audios), tap_layers)
             for clip, states in zip(readable, tapped.to("cpu", torch.float16)):
@@ -163,7 +162,7 @@ def build_encoder_cache(
         raise RuntimeError(f"lost clips: {len(clips)} in, {len(index)} cached + {len(quarantined)} quarantined")
     index_table = pl.DataFrame(index, schema=tables.ENCODER_INDEX)
     tables.write(index_table, out / "index.parquet", "encoder_index")
-    write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), quarantine_path or out / "quarantine.parquet")
+    tables.write_quarantine(quarantined, quarantine_path or out / "quarantine.parquet")
     write_text(out / "cache_config.json", json.dumps({key: settings[key] for key in ("tap_layers", "trim", "whisper")}, indent=2) + "\n")
     if transcripts_path is not None:
         tables.write(pl.DataFrame(transcripts, schema=tables.TRANSCRIPTS), transcripts_path, "transcripts")

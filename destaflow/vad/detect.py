@@ -25,7 +25,6 @@ from tqdm import tqdm
 from destaflow.audio import AudioError, load_audio
 from destaflow.models.sources import find_one, package_files, parse_source
 from destaflow import tables
-from destaflow.quarantine import QUARANTINE_COLUMNS, quarantine_row, reason_of, write_quarantine
 from destaflow.vad.regions import summarise
 
 log = logging.getLogger("destaflow.vad")
@@ -111,15 +110,15 @@ def detect(corpus_manifest: str, out_table: str, out_quarantine: str, settings: 
                 row |= detector.describe(samples)
             rows.append(row)
         except AudioError as error:
-            quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
+            quarantined.append(tables.quarantine_row(clip["id"], clip["audio_path"], STAGE, error))
         except Exception as error:  # noqa: BLE001 - one clip the model fails on must not stop the corpus
             log.exception("voice activity failed on %s", clip["id"])
-            quarantined.append(quarantine_row(clip["id"], clip["audio_path"], STAGE, f"{STAGE}: {type(error).__name__}: {reason_of(error)}"))
+            quarantined.append(tables.quarantine_row(clip["id"], clip["audio_path"], STAGE, f"{STAGE}: {type(error).__name__}: {tables.reason_of(error)}"))
     if len(rows) + len(quarantined) != len(clips):
         raise RuntimeError(f"lost clips: {len(clips)} in, {len(rows)} kept + {len(quarantined)} quarantined")
     log.info("%d clips in, %d with voice activity, %d quarantined", len(clips), len(rows), len(quarantined))
     tables.write(pl.DataFrame(rows, schema=tables.VOICE_ACTIVITY), out_table, "voice_activity")
-    write_quarantine(pl.DataFrame(quarantined, schema=QUARANTINE_COLUMNS), out_quarantine)
+    tables.write_quarantine(quarantined, out_quarantine)
 
 
 def main(argv: list[str] | None = None) -> None:
