@@ -104,9 +104,10 @@ def import_release(
     tap_layers: list[int] | None = None,
     source: str | None = None,
 ) -> Path:
-    """An adapter folder from the authors' release folder (`source`: what to record it came from, default the folder). Whisper and the LLM default to the ids its config
+    """An adapter folder from the authors' release folder. Whisper and the LLM default to the ids its config
     names. Taps: `tap_layers` (our convention) if given, else those of `convention`, else those a release this
-    workflow exported records, else the training convention's."""
+    workflow exported records, else the training convention's. `source`: what the adapter records it came from
+    (default: the folder)."""
     release_dir = Path(release_dir)
     weights, config_path = release_dir / RELEASE_WEIGHTS, release_dir / RELEASE_CONFIG
     if not weights.is_file():
