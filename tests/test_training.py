@@ -263,6 +263,31 @@ def test_cached_and_uncached_taps_give_the_same_loss(model, data, dirs, tmp_path
         TapSource(model, EncoderCache(data["cache"]), trim=False)
 
 
+def test_bf16_backbones_on_cpu_train_the_fp32_connector_to_the_same_losses(data, dirs):
+    """train.backbone_dtype: bfloat16 casts the frozen Whisper and LLM and runs the step under CPU autocast; the
+    connector's weights, gradients and optimiser stay fp32, and the losses stay within 1 % of fp32's."""
+    import copy
+
+    from destaflow.training.loop import optimiser_step
+
+    examples = read_examples(data["train"])[:4]
+    start, losses = None, {}
+    for dtype in ("float32", "bfloat16"):
+        settings = resolve_settings({"num_queries": 8, "dropout": 0.0, "global_batch": 4, "micro_batch": 2, "backbone_dtype": dtype})
+        model = build_model(settings, *dirs, Env())
+        start = start or copy.deepcopy(model.connector.state_dict())  # both start from the same connector
+        model.connector.load_state_dict(start)
+        taps = TapSource(model, EncoderCache(data["cache"]), trim=True)
+        optimizer = torch.optim.AdamW(model.connector.parameters(), lr=1e-3)
+        losses[dtype] = [optimiser_step(model, model.connector, optimizer, examples, taps, settings, Env()) for _ in range(2)]
+        assert next(model.llm.parameters()).dtype == getattr(torch, dtype) and next(model.whisper.parameters()).dtype == getattr(torch, dtype)
+        assert all(p.dtype == torch.float32 for p in model.connector.parameters())
+        assert all(s["exp_avg"].dtype == torch.float32 for s in optimizer.state.values())
+    for fp32, bf16 in zip(losses["float32"], losses["bfloat16"]):
+        fp32_loss, bf16_loss = fp32.loss_sum / fp32.tokens, bf16.loss_sum / bf16.tokens
+        assert abs(bf16_loss - fp32_loss) / fp32_loss < 0.01, (fp32_loss, bf16_loss)
+
+
 def test_token_cap_cuts_targets_and_counts_them(model, data):
     examples = read_examples(data["train"])[:4]
     full = text_batch(model, examples, None)

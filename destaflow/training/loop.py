@@ -70,8 +70,10 @@ def build_model(settings: TrainSettings, whisper_dir: str, llm_dir: str, env: En
     torch.manual_seed(settings.seed)  # the same connector initialisation in every process
     with quiet_loading():
         model = SpeechLM.from_pretrained(whisper_dir, llm_dir, settings.tap_layers, **settings.connector_options())
-    if env.device.type == "cuda":
-        model.llm.to(torch.bfloat16)  # frozen LLM in bf16, the connector stays fp32 (as the paper trains)
+    dtype = backbone_dtype(settings, env)
+    if dtype != torch.float32:  # the frozen backbones in bf16; the connector stays fp32 (as the paper trains)
+        model.llm.to(dtype)
+        model.whisper.to(dtype)
     if settings.init_adapter:
         start_from_adapter(model, settings.init_adapter)
     if settings.lora:
@@ -79,10 +81,17 @@ def build_model(settings: TrainSettings, whisper_dir: str, llm_dir: str, env: En
     return train_mode(model.to(env.device))
 
 
-def autocast(env: Env):
-    if env.device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def backbone_dtype(settings: TrainSettings, env: Env) -> torch.dtype:
+    """`auto`: bf16 on CUDA, fp32 on CPU (where bf16 is a measured choice: README, bench/train_throughput.py)."""
+    if settings.backbone_dtype == "auto":
+        return torch.bfloat16 if env.device.type == "cuda" else torch.float32
+    return getattr(torch, settings.backbone_dtype)
+
+
+def autocast(settings: TrainSettings, env: Env):
+    """Matmuls in the backbones' dtype, the connector's included (its weights and gradients stay fp32)."""
+    dtype = backbone_dtype(settings, env)
+    return contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(env.device.type, dtype=dtype)
 
 
 @dataclass
@@ -101,7 +110,7 @@ def forward_backward(model: SpeechLM, connector: nn.Module, examples: list[dict]
         tapped, mask = taps(chunk)
         last = i == len(pieces) - 1
         with connector.no_sync() if env.distributed and not last else contextlib.nullcontext():
-            with autocast(env):
+            with autocast(settings, env):
                 loss, n = model(batch.inputs, connector(tapped.to(env.device), None if mask is None else mask.to(env.device)))
             (loss * (n * env.world_size / max(tokens, 1.0))).backward()
         loss_sum += float(loss.detach()) * n
@@ -129,7 +138,7 @@ def validation_loss(model: SpeechLM, examples: list[dict], taps: TapSource, sett
     for chunk in chunks(process_share(examples, env), settings.micro_batch):
         batch = collate(model, chunk, taps, settings.max_tokens)
         mask = None if batch.frame_mask is None else batch.frame_mask.to(env.device)
-        with autocast(env):
+        with autocast(settings, env):
             loss, n = model(batch.inputs, model.audio_embeddings(batch.tapped.to(env.device), mask))
         loss_sum, tokens, truncated = loss_sum + float(loss) * n, tokens + n, truncated + batch.num_truncated
     train_mode(model)
@@ -153,7 +162,7 @@ def run_probe(model: SpeechLM, clips: list[dict], taps: TapSource, settings: Tra
 
     def embed(chunk: list[dict]):
         tapped, mask = taps(chunk)
-        with autocast(env):
+        with autocast(settings, env):
             return model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
 
     table = likelihood_probe(model, clips, embed, settings.micro_batch)
@@ -169,7 +178,7 @@ def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, set
     for chunk in chunks(examples, settings.micro_batch):
         inputs = model.build_inputs([e["transcription"] or "" for e in chunk], [e["input"] for e in chunk])
         tapped, mask = taps(chunk)
-        with autocast(env):
+        with autocast(settings, env):
             embeds = model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
             answers = model.generate(inputs, embeds, max_new_tokens=settings.sample_tokens)
         rows += [

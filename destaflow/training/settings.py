@@ -24,7 +24,7 @@ TRAIN_DEFAULTS = schema_defaults("train")
 # Settings a saved state depends on: resuming under different ones would not continue the same run.
 RESUME_KEYS = (
     "epochs", "global_batch", "lr", "betas", "weight_decay", "warmup_steps", "schedule", "min_lr", "grad_clip",
-    "seed", "max_tokens", "trim", *CONNECTOR_KEYS,
+    "seed", "max_tokens", "trim", "backbone_dtype", *CONNECTOR_KEYS,
 )  # fmt: skip
 
 
@@ -47,6 +47,7 @@ class TrainSettings:
     max_tokens: int | None  # cap on target tokens per example
     cache: bool  # read the encoder cache (false: run Whisper in the loop, as the reference code does)
     trim: bool  # taps cut to the clip's frames instead of Whisper's 30 s window
+    backbone_dtype: str  # auto | float32 | bfloat16: the frozen backbones' (destaflow.training.loop.backbone_dtype)
     log_every: int
     checkpoint_every: int
     eval_samples: int
