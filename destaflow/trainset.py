@@ -8,6 +8,7 @@ DatasetDict on disk, and summarised per corpus like the paper's Table II.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import polars as pl
 
 from destaflow import manifest, tables
 from destaflow.atomic import atomic_dir, atomic_path
+from destaflow.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,29 @@ def summarise(examples: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_trainset(caption_shards: list[str], seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: str) -> pl.DataFrame:
+@dataclass(frozen=True)
+class TrainsetSettings(Settings):
+    """How the captioned examples are balanced (the `trainset` section)."""
+
+    SECTIONS = ("trainset",)
+
+    max_per_corpus: int | None
+    seed: int
+
+
+def build_trainset(caption_shards: list[str], seed_manifests: list[str], transcripts: list[str], settings: TrainsetSettings | dict[str, Any],
+                   out_dir: str) -> pl.DataFrame:
     captions = pl.concat([pl.read_parquet(path) for path in caption_shards])
     return write_trainset(captions, seed_manifests, transcripts, settings, Path(out_dir))
 
 
-def write_trainset(captions: pl.DataFrame, seed_manifests: list[str], transcripts: list[str], settings: dict[str, Any], out_dir: Path,
-                   training_only: bool = False) -> pl.DataFrame:
+def write_trainset(captions: pl.DataFrame, seed_manifests: list[str], transcripts: list[str], settings: TrainsetSettings | dict[str, Any],
+                   out_dir: Path, training_only: bool = False) -> pl.DataFrame:
     """Join captions (prompt, response) with their clips and transcripts, balance, check and write the splits."""
+    settings = TrainsetSettings.of(settings)
     seeds = pl.concat([manifest.read(path, "seed").select("id", "corpus", "speaker", "split", "audio_path", "duration") for path in seed_manifests])
     transcribed = pl.concat([pl.read_parquet(path) for path in transcripts])
-    examples = balance(join_examples(captions, seeds, transcribed), settings["max_per_corpus"], settings["seed"])
+    examples = balance(join_examples(captions, seeds, transcribed), settings.max_per_corpus, settings.seed)
     examples = examples.sort("corpus", "id", "caption_index")
     check_speakers_disjoint(examples)
     write_splits(examples, out_dir, training_only)

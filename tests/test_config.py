@@ -106,13 +106,14 @@ def test_stage_settings_take_their_names_and_defaults_from_the_schema():
     import destaflow.attributes.settings  # noqa: F401  (the modules define the classes)
     import destaflow.captioning.settings  # noqa: F401
     import destaflow.evaluation.settings  # noqa: F401
+    import destaflow.trainset  # noqa: F401
     from destaflow.settings import Settings, section_defaults
 
     def subclasses(cls):
         return [sub for direct in cls.__subclasses__() for sub in (direct, *subclasses(direct))]
 
     classes = subclasses(Settings)
-    whole = {"CaptionSettings", "EndpointSettings", "AttributeSettings", "SnrEstimatorSettings", "JudgeSettings"}
+    whole = {"CaptionSettings", "EndpointSettings", "AttributeSettings", "SnrEstimatorSettings", "JudgeSettings", "TrainsetSettings"}
     assert whole | {"BenchmarkSettings", "ChatSettings", "IfevalSettings"} <= {c.__name__ for c in classes}
     for cls in classes:
         names, keys = {f.name for f in fields(cls)}, set(section_defaults(cls.SECTIONS))
