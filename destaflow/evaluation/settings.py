@@ -14,7 +14,6 @@ class AnswerSettings(Settings):
     SECTIONS = ("evaluation",)
 
     two_audio: str  # native (two audio turns) | concat (the baseline's 15 s + 15 s)
-    seed: int
     batch_size: int
     max_new_tokens: int
 
@@ -25,6 +24,7 @@ class BenchmarkSettings(AnswerSettings):
 
     SECTIONS = ("evaluation", "evaluation.benchmarks.demo")
 
+    seed: int  # of the per-instance subsample
     path: str | None
     instances: str | list[str] | None
     max_per_instance: int | None
@@ -44,7 +44,7 @@ class ChatSettings(Settings):
     max_items: int | None
 
     def answering(self) -> AnswerSettings:
-        return AnswerSettings(two_audio="native", seed=self.seed, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens)
+        return AnswerSettings(two_audio="native", batch_size=self.batch_size, max_new_tokens=self.max_new_tokens)
 
 
 @dataclass(frozen=True)
