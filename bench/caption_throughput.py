@@ -17,12 +17,13 @@ from destaflow.config import load_config
 from destaflow.template import caption_context
 
 
-def run(backend: TransformersBackend, prompts: list[str], batch_size: int, seed: int) -> tuple[float, int]:
-    start, tokens = time.perf_counter(), 0
+def run(backend: TransformersBackend, prompts: list[str], batch_size: int, seed: int) -> tuple[float, int, list[str]]:
+    """Seconds, new tokens and captions; prompt i samples with seed + i whatever the batch size."""
+    start, outcomes = time.perf_counter(), []
     for index in range(0, len(prompts), batch_size):
-        outcomes = backend.generate(prompts[index : index + batch_size], seed + index)
-        tokens += sum(getattr(o, "n_tokens", 0) for o in outcomes)
-    return time.perf_counter() - start, tokens
+        outcomes += backend.generate(prompts[index : index + batch_size], seed + index)
+    seconds = time.perf_counter() - start
+    return seconds, sum(getattr(o, "n_tokens", 0) for o in outcomes), [getattr(o, "text", None) for o in outcomes]
 
 
 def main() -> None:
@@ -41,13 +42,14 @@ def main() -> None:
     prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in seeds]
     backend = TransformersBackend(args.llm, settings)
     print(f"{len(prompts)} prompts, max_new_tokens {args.max_new_tokens}, T={settings.temperature} top_p={settings.top_p}, {args.threads} threads")
-    results = {}
+    results, captions = {}, {}
     for name, batch_size in (("one at a time (baseline)", 1), (f"batched ({args.batch_size})", args.batch_size)):
-        seconds, tokens = run(backend, prompts, batch_size, settings.seed)
+        seconds, tokens, captions[name] = run(backend, prompts, batch_size, settings.seed)
         results[name] = tokens / seconds
         print(f"{name:<28}{seconds:>8.1f} s{tokens:>8} tokens{tokens / seconds:>9.1f} tokens/s{len(prompts) / seconds:>8.2f} captions/s")
     baseline, batched = results.values()
-    print(f"ratio batched / one-at-a-time: {batched / baseline:.1f}x tokens/s")
+    same = sum(a == b for a, b in zip(*captions.values()))
+    print(f"ratio batched / one-at-a-time: {batched / baseline:.1f}x tokens/s; the same caption for {same} of {len(prompts)} prompts")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Every pipeline stage's optimised path beside its naive baseline: wall time, peak RSS, throughput, ratio.
 
-Stages: caption (batched vs one prompt at a time, tokens/s), attributes (batched vs per-clip extraction,
-clips/s and x real time), train (cached + trimmed encoder states vs the encoder every step on 30 s windows,
-samples/s), inference (batched vs per-clip answering with the trained speech LM, clips/s). Each measurement
+Stages: caption (batched vs one prompt at a time, tokens/s), attributes (batched, Whisper on fitted windows,
+vs per clip on 30 s windows; clips/s and x real time), train (cached + trimmed encoder states, backbones in
+config.yaml's dtype, vs DeSTA2's loop in float32 with the encoder every step on 30 s windows; samples/s),
+inference (batched vs per-clip answering with the trained speech LM, clips/s). Beside each ratio: whether the
+two sides gave the same outputs (captions, transcripts and their word error rate, losses, answers). Each measurement
 runs in its own process (bench/stage_workers.py); its peak RSS is that process's ru_maxrss, model loading
 included; its wall time is the timed work only. A stage whose inputs are missing is skipped with the command
 that makes them, and the exit status is then 1.
@@ -57,6 +59,8 @@ class Measurement:
     units: float
     peak_rss_bytes: int
     audio_seconds: float | None = None
+    outputs: tuple = ()  # captions, transcripts, losses or answers, in item order
+    quality: dict | None = None  # e.g. transcripts' word error rate against the corpus labels
 
     @property
     def rate(self) -> float:
@@ -87,10 +91,11 @@ def worker_arguments(stage: str, quick: bool, threads: int) -> list[str]:
     return [f"--{key}={value}" for key, value in sizes.items()] + [f"--threads={threads}"]
 
 
-def measure(stage: str, variant: str, arguments: list[str]) -> Measurement:
-    """Run one measurement in a fresh interpreter; its peak RSS comes from wait4's rusage for that child alone."""
+def run_worker(worker: Path, arguments: list[str]) -> tuple[dict, int]:
+    """Run a bench worker in a fresh interpreter: its last RESULT line and its peak RSS in bytes (wait4's rusage
+    for that child alone)."""
     env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
-    with subprocess.Popen([sys.executable, str(WORKER), stage, variant, *arguments], cwd=ROOT, env=env,
+    with subprocess.Popen([sys.executable, str(worker), *arguments], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
         output = process.stdout.read()
         _, status, usage = os.wait4(process.pid, 0)
@@ -98,9 +103,27 @@ def measure(stage: str, variant: str, arguments: list[str]) -> Measurement:
     results = [line.removeprefix("RESULT ") for line in output.splitlines() if line.startswith("RESULT ")]
     if process.returncode or not results:
         tail = "\n    ".join(output.splitlines()[-15:])
-        raise MeasurementFailed(f"{stage} {variant} exited with {process.returncode}:\n    {tail}")
-    result = json.loads(results[-1])
-    return Measurement(result["seconds"], result["units"], usage.ru_maxrss * 1024, result.get("audio_seconds"))
+        raise MeasurementFailed(f"{worker.name} {' '.join(arguments)} exited with {process.returncode}:\n    {tail}")
+    return json.loads(results[-1]), usage.ru_maxrss * 1024
+
+
+def measure(stage: str, variant: str, arguments: list[str]) -> Measurement:
+    result, peak = run_worker(WORKER, [stage, variant, *arguments])
+    return Measurement(result["seconds"], result["units"], peak, result.get("audio_seconds"),
+                       tuple(result.get("outputs", ())), result.get("quality"))
+
+
+def compare_outputs(optimised: Measurement, baseline: Measurement) -> str:
+    """Whether the two sides produced the same: texts equal item by item, or losses' largest relative gap."""
+    pairs = list(zip(optimised.outputs, baseline.outputs))
+    if not pairs:
+        return "outputs not compared"
+    if all(isinstance(a, float) and isinstance(b, float) for a, b in pairs):
+        return f"losses within {max(abs(a - b) / abs(b) for a, b in pairs):.2%}"
+    text = f"same output {sum(a == b for a, b in pairs)}/{len(pairs)}"
+    for name in optimised.quality or {}:
+        text += f", {name} {optimised.quality[name]:.3f} vs {baseline.quality[name]:.3f}"
+    return text
 
 
 def run_stage(stage: Stage, arguments: list[str]) -> tuple[Measurement, Measurement]:
@@ -108,15 +131,16 @@ def run_stage(stage: Stage, arguments: list[str]) -> tuple[Measurement, Measurem
     optimised = measure(stage.name, "optimised", arguments)
     baseline = measure(stage.name, "baseline", arguments)
     print(f"{stage.name:<11}{optimised.describe(stage.optimised, stage.unit)} | {baseline.describe(stage.baseline, stage.unit)}"
-          f" | ratio {optimised.rate / baseline.rate:.2f}x", flush=True)
+          f" | ratio {optimised.rate / baseline.rate:.2f}x | {compare_outputs(optimised, baseline)}", flush=True)
     return optimised, baseline
 
 
 def print_summary(results: dict[str, tuple[Measurement, Measurement]], problems: dict[str, str]) -> None:
-    print(f"\n{'stage':<11}{'unit/s':>9}{'optimised':>11}{'baseline':>10}{'ratio':>8}{'opt s':>8}{'base s':>8}{'opt GB':>8}{'base GB':>8}")
+    print(f"\n{'stage':<11}{'unit/s':>9}{'optimised':>11}{'baseline':>10}{'ratio':>8}{'opt s':>8}{'base s':>8}{'opt GB':>8}{'base GB':>8}  outputs")
     for name, (optimised, baseline) in results.items():
         print(f"{name:<11}{STAGES[name].unit:>9}{optimised.rate:>11.2f}{baseline.rate:>10.2f}{optimised.rate / baseline.rate:>7.2f}x"
-              f"{optimised.seconds:>8.1f}{baseline.seconds:>8.1f}{optimised.peak_rss_bytes / 1e9:>8.2f}{baseline.peak_rss_bytes / 1e9:>8.2f}")
+              f"{optimised.seconds:>8.1f}{baseline.seconds:>8.1f}{optimised.peak_rss_bytes / 1e9:>8.2f}{baseline.peak_rss_bytes / 1e9:>8.2f}"
+              f"  {compare_outputs(optimised, baseline)}")
     for name, problem in problems.items():
         print(f"{name:<11}not measured: {problem.splitlines()[0]}")
 

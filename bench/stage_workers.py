@@ -3,7 +3,11 @@
 bench/run_all.py runs each measurement in its own process so that the process's peak RSS is that
 measurement's alone. The timed work reuses the other bench scripts (caption_throughput.run,
 train_throughput.timed_steps) and the library's own batching (extract_attributes, DestaModel.batch_chat);
-a baseline is the same call one item at a time (training: the encoder every step on 30 s windows).
+a baseline is the same call one item at a time with the settings before the speed work (captioning and
+answering: one prompt at a time; attributes: per clip, Whisper on 30 s windows; training: DeSTA2's loop in
+float32, the encoder every step on 30 s windows). The optimised side runs config.yaml's settings. Each RESULT
+carries the measurement's outputs (captions, transcripts, losses, answers) so that run_all.py can say whether
+the two sides produced the same thing, and for transcripts their word error rate against the corpus labels.
 Usage: .venv/bin/python bench/stage_workers.py caption|attributes|train|inference optimised|baseline [--clips 8] [--threads 2]
 """
 
@@ -36,22 +40,36 @@ def caption(optimised: bool, args) -> dict:
     tokenizer = load_tokenizer(LLM)
     seeds = pl.read_parquet(SEEDS).head(args.clips)["seed"].to_list()
     prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in seeds]
-    seconds, tokens = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings.seed)
-    return {"seconds": seconds, "units": tokens}
+    seconds, tokens, texts = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings.seed)
+    return {"seconds": seconds, "units": tokens, "outputs": texts}
 
 
 def attributes(optimised: bool, args) -> dict:
+    import nltk
+
     from destaflow.attributes.extract import build_extractor, extract_attributes
     from destaflow.config import load_config
 
     settings = load_config("config.yaml")["attributes"]
+    if not optimised:
+        settings = settings | {"asr_window_step_s": None}
+    corpus = pl.read_parquet(CORPUS).head(args.clips)
     # transcripts removed so that whisper_asr has work (the demo corpus labels them; real corpora often do not)
-    clips = pl.read_parquet(CORPUS).head(args.clips).with_columns(pl.lit(None, dtype=pl.String).alias("text"))
+    clips = corpus.with_columns(pl.lit(None, dtype=pl.String).alias("text"))
     extractors = [build_extractor(name, settings, {"whisper": WHISPER}) for name in ATTRIBUTE_EXTRACTORS]
     extract_attributes(clips.head(1), extractors, 1, settings["bins"])  # warm-up: loads Whisper outside the timing
     start = time.perf_counter()
-    extract_attributes(clips, extractors, settings["batch_size"] if optimised else 1, settings["bins"])
-    return {"seconds": time.perf_counter() - start, "units": clips.height, "audio_seconds": clips["duration"].sum()}
+    described, _ = extract_attributes(clips, extractors, settings["batch_size"] if optimised else 1, settings["bins"])
+    seconds = time.perf_counter() - start
+    labels = dict(zip(corpus["id"], corpus["text"]))
+    texts = described["text"].to_list()
+    errors = sum(nltk.edit_distance(words(labels[i]), words(t)) for i, t in zip(described["id"], texts))
+    quality = {"WER": errors / sum(len(words(label)) for label in labels.values())}
+    return {"seconds": seconds, "units": clips.height, "audio_seconds": clips["duration"].sum(), "outputs": texts, "quality": quality}
+
+
+def words(text: str) -> list[str]:
+    return "".join(c for c in text.lower() if c.isalnum() or c in " '").split()
 
 
 def train(optimised: bool, args) -> dict:
@@ -64,8 +82,11 @@ def train(optimised: bool, args) -> dict:
     from destaflow.training.loop import build_model
     from destaflow.training.settings import resolve_settings
 
+    from destaflow.config import load_config
+
+    dtype = load_config("config.yaml")["train"]["backbone_dtype"] if optimised else "float32"
     settings = resolve_settings({"global_batch": args.batch, "micro_batch": args.batch, "max_tokens": 200,
-                                 "tap_layers": tap_layers_for(WHISPER, None)})
+                                 "tap_layers": tap_layers_for(WHISPER, None), "backbone_dtype": dtype})
     model = build_model(settings, WHISPER, LLM, Env())
     examples = read_examples(TRAIN)[: args.batch * (args.steps + 1)]
     if optimised:
@@ -73,8 +94,9 @@ def train(optimised: bool, args) -> dict:
     else:
         taps = TapSource(model, None, trim=False, whisper_dir=WHISPER)
     model.reference_style = not optimised  # as train_throughput: the LLM pass of DeSTA2's loop
-    seconds_per_step, _ = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
-    return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps}
+    # build_model seeds the connector's initialisation: both sides start from the same weights
+    seconds_per_step, losses = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
+    return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps, "outputs": losses}
 
 
 def inference(optimised: bool, args) -> dict:
@@ -85,8 +107,8 @@ def inference(optimised: bool, args) -> dict:
     conversations = [[{"role": "audio", "content": path}, {"role": "user", "content": QUESTION}] for path in clips["audio_path"]]
     model.batch_chat(conversations[:1], 1, max_new_tokens=2)  # warm-up
     start = time.perf_counter()
-    model.batch_chat(conversations, len(conversations) if optimised else 1, max_new_tokens=args.max_new_tokens)
-    return {"seconds": time.perf_counter() - start, "units": len(conversations), "audio_seconds": clips["duration"].sum()}
+    answers = model.batch_chat(conversations, len(conversations) if optimised else 1, max_new_tokens=args.max_new_tokens)
+    return {"seconds": time.perf_counter() - start, "units": len(conversations), "audio_seconds": clips["duration"].sum(), "outputs": answers}
 
 
 STAGES = {"caption": caption, "attributes": attributes, "train": train, "inference": inference}

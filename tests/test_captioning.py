@@ -159,6 +159,19 @@ def test_batched_greedy_equals_one_prompt_at_a_time(llm_dir):
     assert all(generation.n_tokens > 0 for generation in batched)
 
 
+def test_a_sampled_batch_gives_what_its_prompts_give_alone_with_their_row_seeds(llm_dir):
+    """Row i samples from its own stream (seed + i): a caption does not depend on its batch or batch size."""
+    backend = TransformersBackend(llm_dir, caption_settings(temperature=1.0, top_p=0.9, repetition_penalty=1.2, max_new_tokens=12))
+    prompts = [caption_context(backend.tokenizer, seed) for seed in ("Hi.", "Okay then, see you tomorrow at nine.", "No.")]
+
+    batched = backend.generate(prompts, sample_seed=7)
+    alone = [backend.generate([prompt], sample_seed=7 + i)[0] for i, prompt in enumerate(prompts)]
+    again = backend.generate(prompts, sample_seed=8)
+
+    assert batched == alone
+    assert batched != again  # other seeds, other draws
+
+
 # --- resume after SIGKILL ---------------------------------------------------------------------------------
 
 KILLED_JOB = """

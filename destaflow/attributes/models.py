@@ -118,7 +118,7 @@ def whisper_asr_extractor(settings: AttributeSettings, model_dirs: dict[str, str
     def run(rows, audios):
         def compute(todo):
             processor, model = load()
-            return transcribe([audios[i] for i in todo], processor, model, batch_size)
+            return transcribe([audios[i] for i in todo], processor, model, batch_size, settings.asr_window_step_s)
 
         return fill(rows, "text", compute)
 

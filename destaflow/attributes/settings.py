@@ -33,6 +33,7 @@ class AttributeSettings(Settings):
     extractors: list[str]
     per_corpus: dict[str, list[str]]
     batch_size: int
+    asr_window_step_s: float | None
     clips_per_chunk: int | None
     # The voice-activity pass and the brouhaha-style model run in the pyannote environment, which gets them as
     # JSON (destaflow.vad, destaflow.brouhaha) and reads them there.

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from destaflow.captioning.decoding import Decoding, decode
 from destaflow.captioning.settings import CaptionSettings
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ def stop_strings(tokenizer) -> list[str]:
 
 
 class TransformersBackend:
-    """The prepared Hugging Face folder, batched with left padding; CUDA + bf16 when available, else CPU fp32."""
+    """The prepared Hugging Face folder, batched with left padding (destaflow.captioning.decoding); CUDA + bf16 when
+    available, else CPU fp32 (bf16 on CPU changes greedy captions with the batch: a float32 batch gives what its
+    prompts give one at a time)."""
 
     name = "transformers"
 
@@ -86,22 +89,14 @@ class TransformersBackend:
         self.model = model.to(self.device).eval()
         self.stop_ids = self.tokenizer.convert_tokens_to_ids(stop_strings(self.tokenizer))
         self.max_new_tokens = settings.max_new_tokens
-        self.generate_options = sampling_options(settings)
+        self.decoding = Decoding(settings.max_new_tokens, settings.temperature, settings.top_p, settings.repetition_penalty)
 
     def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
-        import torch
-
+        """Row i samples with seed `sample_seed + i`, as the OpenAI-compatible backend asks its server to."""
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        torch.manual_seed(sample_seed)
-        with torch.inference_mode():
-            output = self.model.generate(
-                **batch,
-                **self.generate_options,
-                eos_token_id=self.stop_ids,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        return [self._decode(row) for row in new_tokens.tolist()]
+        seeds = [(sample_seed + i) % SEED_RANGE for i in range(len(prompts))]
+        new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], self.decoding, seeds, self.stop_ids)
+        return [self._decode(row) for row in new_tokens]
 
     def _decode(self, tokens: list[int]) -> Generation:
         stop_at = next((i for i, token in enumerate(tokens) if token in self.stop_ids), None)
@@ -111,19 +106,6 @@ class TransformersBackend:
 
     def close(self) -> None:
         pass
-
-
-def sampling_options(settings: CaptionSettings) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "max_new_tokens": settings.max_new_tokens,
-        "repetition_penalty": settings.repetition_penalty,
-        "do_sample": settings.temperature > 0,
-    }
-    if options["do_sample"]:
-        # transformers would add top_k=50 by default; the paper samples from the full (top_p) distribution,
-        # as OpenAI-compatible servers do when top_k is not sent.
-        options.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
-    return options
 
 
 class OpenAICompatibleBackend:
