@@ -59,7 +59,7 @@ class Measurement:
     units: float
     peak_rss_bytes: int
     audio_seconds: float | None = None
-    outputs: tuple = ()  # captions, transcripts, losses or answers, in item order
+    outputs: tuple = ()  # captions, transcripts, answers in item order, or the loss on a fixed batch
     quality: dict | None = None  # e.g. transcripts' word error rate against the corpus labels
 
     @property
@@ -119,7 +119,7 @@ def compare_outputs(optimised: Measurement, baseline: Measurement) -> str:
     if not pairs:
         return "outputs not compared"
     if all(isinstance(a, float) and isinstance(b, float) for a, b in pairs):
-        return f"losses within {max(abs(a - b) / abs(b) for a, b in pairs):.2%}"
+        return f"loss on a fixed batch {max(abs(a - b) / abs(b) for a, b in pairs):.2%} apart"
     text = f"same output {sum(a == b for a, b in pairs)}/{len(pairs)}"
     for name in optimised.quality or {}:
         text += f", {name} {optimised.quality[name]:.3f} vs {baseline.quality[name]:.3f}"

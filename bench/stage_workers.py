@@ -6,7 +6,7 @@ train_throughput.timed_steps) and the library's own batching (extract_attributes
 a baseline is the same call one item at a time with the settings before the speed work (captioning and
 answering: one prompt at a time; attributes: per clip, Whisper on 30 s windows; training: DeSTA2's loop in
 float32, the encoder every step on 30 s windows). The optimised side runs config.yaml's settings. Each RESULT
-carries the measurement's outputs (captions, transcripts, losses, answers) so that run_all.py can say whether
+carries the measurement's outputs (captions, transcripts, answers, the loss on a fixed batch) so that run_all.py can say whether
 the two sides produced the same thing, and for transcripts their word error rate against the corpus labels.
 Usage: .venv/bin/python bench/stage_workers.py caption|attributes|train|inference optimised|baseline [--clips 8] [--threads 2]
 """
@@ -73,13 +73,13 @@ def words(text: str) -> list[str]:
 
 
 def train(optimised: bool, args) -> dict:
-    from train_throughput import timed_steps
+    from train_throughput import fixed_batch_loss, timed_steps
 
     from destaflow.models.whisper_taps import tap_layers_for
     from destaflow.training.cache import EncoderCache, corpus_caches
     from destaflow.training.data import TapSource, read_examples
     from destaflow.training.distributed import Env
-    from destaflow.training.loop import build_model
+    from destaflow.training.loop import autocast, build_model
     from destaflow.training.settings import resolve_settings
 
     from destaflow.config import load_config
@@ -94,9 +94,12 @@ def train(optimised: bool, args) -> dict:
     else:
         taps = TapSource(model, None, trim=False, whisper_dir=WHISPER)
     model.reference_style = not optimised  # as train_throughput: the LLM pass of DeSTA2's loop
-    # build_model seeds the connector's initialisation: both sides start from the same weights
-    seconds_per_step, losses = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
-    return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps, "outputs": losses}
+    # build_model seeds the connector's initialisation, so both sides start from the same weights and score the
+    # same batch with them (eval mode: the training steps' losses differ by their dropout draws)
+    with autocast(settings, Env()):
+        loss = fixed_batch_loss(model, examples[: args.batch], taps, settings, full_window=not optimised)
+    seconds_per_step, _ = timed_steps(model, copy.deepcopy(model.connector.state_dict()), examples, taps, settings, args.steps)
+    return {"seconds": seconds_per_step * args.steps, "units": args.batch * args.steps, "outputs": [loss]}
 
 
 def inference(optimised: bool, args) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 WINDOW_SAMPLES = int(WHISPER_WINDOW_S * TARGET_RATE)
 HOP_SAMPLES = 160  # Whisper's log-mel hop: 100 frames a second
+FRAMES_PER_SECOND = TARGET_RATE // HOP_SAMPLES
+TOKENS_PER_SECOND = 8
+LOOP_COMPRESSION_RATIO = 2.4
 
 
 def split_windows(audio: np.ndarray, window: int = WINDOW_SAMPLES) -> list[np.ndarray]:
@@ -98,6 +102,8 @@ def transcribe_fitted(windows: list[np.ndarray], processor, model, step_s: float
     Whisper was trained on 30 s windows and Hugging Face's encoder refuses others; run on the first frames
     with the first position embeddings, it costs what the speech costs rather than 30 s, and its transcripts
     differ from the 30 s ones in wording but not in error rate on the demo's voices (README, bench/run_all.py).
+    On a short window it now and then repeats one sentence until it runs out of tokens: a transcript that
+    reaches the window's token budget or compresses like a loop is made again on the 30 s window.
     """
     import torch
 
@@ -105,7 +111,27 @@ def transcribe_fitted(windows: list[np.ndarray], processor, model, step_s: float
     features = processor(windows, sampling_rate=TARGET_RATE, return_tensors="pt").input_features[..., :frames]
     with encoder_window(model.model.encoder, frames // 2), torch.inference_mode():
         encoded = model.model.encoder(features.to(model.device, model.dtype)).last_hidden_state
-    return greedy_transcripts(model, processor.tokenizer, encoder_output=encoded)
+    budget = token_budget(frames / FRAMES_PER_SECOND)
+    texts = greedy_transcripts(model, processor.tokenizer, encoder_output=encoded, max_new_tokens=budget)
+    looping = [n for n, text in enumerate(texts) if runs_away(text, processor.tokenizer, budget)]
+    if looping:
+        log.info("%d of %d fitted-window transcripts looped; made again on 30 s windows", len(looping), len(texts))
+        for n, text in zip(looping, transcribe_windows([windows[n] for n in looping], processor, model)):
+            texts[n] = text
+    return texts
+
+
+def token_budget(seconds: float) -> int:
+    """New tokens a transcript of `seconds` of speech may take: far above fast speech (about 5 a second)."""
+    return int(16 + TOKENS_PER_SECOND * seconds)
+
+
+def runs_away(text: str, tokenizer, budget: int) -> bool:
+    """A transcript that used (nearly) its whole budget or compresses like repeated text (Whisper's own test:
+    a gzip compression ratio over 2.4)."""
+    encoded = text.encode()
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"]) >= budget - 2 or (
+        len(encoded) > 0 and len(encoded) / len(zlib.compress(encoded)) > LOOP_COMPRESSION_RATIO)
 
 
 @contextlib.contextmanager
@@ -126,13 +152,16 @@ def encoder_window(encoder, positions: int) -> Iterator[None]:
         encoder.embed_positions, encoder.config.max_source_positions = full, configured
 
 
-def greedy_transcripts(model, tokenizer, input_features=None, attention_mask=None, encoder_output=None) -> list[str]:
+def greedy_transcripts(model, tokenizer, input_features=None, attention_mask=None, encoder_output=None,
+                       max_new_tokens: int | None = None) -> list[str]:
     """Greedy English transcripts, no timestamps, from 30 s log-mels or from the encoder's output on them
     (the same transcripts without running the encoder again)."""
     import torch
     from transformers.modeling_outputs import BaseModelOutput
 
     options = {"do_sample": False, "num_beams": 1, "return_timestamps": False}
+    if max_new_tokens is not None:
+        options["max_new_tokens"] = max_new_tokens
     if getattr(model.generation_config, "is_multilingual", False):  # *.en models refuse a language
         options |= {"language": "en", "task": "transcribe"}
     if encoder_output is not None:
@@ -141,6 +170,20 @@ def greedy_transcripts(model, tokenizer, input_features=None, attention_mask=Non
         options["input_features"] = input_features.to(model.device, model.dtype)
         if attention_mask is not None:
             options["attention_mask"] = attention_mask.to(model.device)
-    with torch.inference_mode():
+    with torch.inference_mode(), quiet_generation_warnings():
         ids = model.generate(**options)
     return [text.strip() for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+
+@contextlib.contextmanager
+def quiet_generation_warnings() -> Iterator[None]:
+    """No transformers warnings about the generation config's max_length beside max_new_tokens (the latter wins,
+    which is what is wanted) or about Whisper's suppress-token options (its own generation config sets them)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)

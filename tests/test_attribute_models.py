@@ -170,7 +170,10 @@ def test_fitted_windows_transcribe_clips_of_mixed_lengths_in_their_order(whisper
 
     for sentence, output in zip([SENTENCES[0], LONG_TAIL, SENTENCES[1]], outputs):
         assert recall(sentence, output["text"]) >= 0.75, output
-    _, model = asr.load_whisper(str(whisper_dir))
+    processor, model = asr.load_whisper(str(whisper_dir))
+    looped = "The farmer sold apples at the weekend market. " * 6
+    assert asr.runs_away(looped, processor.tokenizer, budget=200) and not asr.runs_away(SENTENCES[0], processor.tokenizer, budget=200)
+    assert asr.runs_away(SENTENCES[0], processor.tokenizer, budget=12)  # it used its whole token budget
     encoder = model.model.encoder
     with asr.encoder_window(encoder, 250):
         assert encoder.embed_positions.num_embeddings == 250 and encoder.config.max_source_positions == 250
