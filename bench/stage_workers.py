@@ -75,14 +75,13 @@ def words(text: str) -> list[str]:
 def train(optimised: bool, args) -> dict:
     from train_throughput import fixed_batch_loss, timed_steps
 
+    from destaflow.config import load_config
     from destaflow.models.whisper_taps import tap_layers_for
     from destaflow.training.cache import EncoderCache, corpus_caches
     from destaflow.training.data import TapSource, read_examples
     from destaflow.training.distributed import Env
     from destaflow.training.loop import autocast, build_model
     from destaflow.training.settings import resolve_settings
-
-    from destaflow.config import load_config
 
     dtype = load_config("config.yaml")["train"]["backbone_dtype"] if optimised else "float32"
     settings = resolve_settings({"global_batch": args.batch, "micro_batch": args.batch, "max_tokens": 200,

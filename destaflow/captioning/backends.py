@@ -88,7 +88,6 @@ class TransformersBackend:
         model = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=dtype, use_safetensors=True, trust_remote_code=False)
         self.model = model.to(self.device).eval()
         self.stop_ids = self.tokenizer.convert_tokens_to_ids(stop_strings(self.tokenizer))
-        self.max_new_tokens = settings.max_new_tokens
         self.decoding = Decoding(settings.max_new_tokens, settings.temperature, settings.top_p, settings.repetition_penalty)
 
     def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
@@ -101,7 +100,7 @@ class TransformersBackend:
     def _decode(self, tokens: list[int]) -> Generation:
         stop_at = next((i for i, token in enumerate(tokens) if token in self.stop_ids), None)
         if stop_at is None:
-            return Generation(self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), len(tokens) >= self.max_new_tokens)
+            return Generation(self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), len(tokens) >= self.decoding.max_new_tokens)
         return Generation(self.tokenizer.decode(tokens[:stop_at], skip_special_tokens=True), stop_at + 1, False)
 
     def close(self) -> None:

@@ -19,9 +19,9 @@ import torch
 @dataclass(frozen=True)
 class Decoding:
     max_new_tokens: int
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0  # 1: off
+    temperature: float  # 0: greedy
+    top_p: float
+    repetition_penalty: float  # 1: off
 
 
 def decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, decoding: Decoding, seeds: list[int],
