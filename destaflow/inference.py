@@ -41,6 +41,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperFeatureExtr
 
 from destaflow.asr import reuse_encoder_pass, split_windows, transcribe_windowed
 from destaflow.audio import TARGET_RATE, WHISPER_WINDOW_S, Audio, AudioError, load_audio, trim_to
+from destaflow.decoding import Decoding
 from destaflow.models.adapter import (
     attach_lora,
     check_backbones_fit,
@@ -166,6 +167,11 @@ def with_transcripts(messages: Sequence[Message], transcriptions: Sequence[str])
     ]
 
 
+def clip_key(clip: Clip) -> bytes:
+    """The same samples give the same key: one encoder pass per distinct clip, one shared prefix per audio."""
+    return hashlib.sha1(clip.samples.tobytes()).digest()
+
+
 @dataclass
 class PreparedBatch:
     """What generation consumes: the left-padded token batch, one (Q, D) embedding block per clip, the transcripts."""
@@ -173,6 +179,7 @@ class PreparedBatch:
     batch: dict[str, Tensor]
     audio_embeds: Tensor  # (clips in all conversations, Q, llm_dim), conversation by conversation
     transcriptions: list[list[str]]  # per conversation, per clip
+    audio_keys: list[tuple[bytes, ...]]  # per conversation, its clips' clip_key
 
 
 class DestaModel:
@@ -242,9 +249,10 @@ class DestaModel:
 
         return reuse_encoder_pass(list(audios), decode, self.transcribe)
 
-    def encode_distinct(self, clips: Sequence[Clip]) -> tuple[Tensor, list[str]]:
-        """encode_audio, running each distinct clip once (one clip asked several questions in one batch)."""
-        keys = [hashlib.sha1(clip.samples.tobytes()).digest() for clip in clips]
+    def encode_distinct(self, clips: Sequence[Clip], keys: Sequence[bytes] | None = None) -> tuple[Tensor, list[str]]:
+        """encode_audio, running each distinct clip once (one clip asked several questions in one batch); `keys`:
+        the clips' clip_key, when already made."""
+        keys = keys or [clip_key(clip) for clip in clips]
         first = {key: n for n, key in reversed(list(enumerate(keys)))}
         distinct = list(dict.fromkeys(keys))
         embeds, transcripts = self.encode_audio([clips[first[key]] for key in distinct])
@@ -274,14 +282,15 @@ class DestaModel:
             [clip_from_content(content, n) for n, content in enumerate(audio_contents(messages), start=1)]
             for messages in conversations
         ]
-        audio_embeds, flat_transcripts = self.encode_distinct([clip for clips in per_conversation for clip in clips])
+        keys = [[clip_key(clip) for clip in clips] for clips in per_conversation]
+        audio_embeds, flat_transcripts = self.encode_distinct([clip for clips in per_conversation for clip in clips], [k for ks in keys for k in ks])
         transcriptions, start = [], 0
         for clips in per_conversation:
             transcriptions.append(flat_transcripts[start : start + len(clips)])
             start += len(clips)
         processor = self.speech_lm.conversations
         encoded = [processor.encode(with_transcripts(m, t)) for m, t in zip(conversations, transcriptions)]
-        return PreparedBatch(processor.batch(encoded, padding_side="left"), audio_embeds, transcriptions)
+        return PreparedBatch(processor.batch(encoded, padding_side="left"), audio_embeds, transcriptions, [tuple(k) for k in keys])
 
     def batch_chat(
         self,
@@ -291,18 +300,16 @@ class DestaModel:
         do_sample: bool = False,
         temperature: float = 0.6,
         top_p: float = 0.9,
-        **generation_kwargs,
     ) -> list[str]:
-        """One answer per conversation, `batch_size` conversations per forward pass; greedy unless do_sample."""
+        """One answer per conversation, `batch_size` conversations per forward pass; greedy unless do_sample.
+        Conversations about the same audio read their common beginning once (destaflow.decoding)."""
         for messages in conversations:  # a malformed conversation fails before any audio is decoded
             check_conversation(messages)
-        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample}
-        if do_sample:
-            options |= {"temperature": temperature, "top_p": top_p}
+        decoding = Decoding(max_new_tokens, temperature, top_p, 1.0) if do_sample else Decoding.greedy(max_new_tokens)
         answers: list[str] = []
         for group in chunks(list(conversations), batch_size):
             prepared = self.prepare(group)
-            answers += self.speech_lm.generate(prepared.batch, prepared.audio_embeds, **(options | generation_kwargs))
+            answers += self.speech_lm.generate(prepared.batch, prepared.audio_embeds, decoding, share_keys=prepared.audio_keys)
         return answers
 
     def chat(
@@ -312,9 +319,6 @@ class DestaModel:
         do_sample: bool = False,
         temperature: float = 0.6,
         top_p: float = 0.9,
-        **generation_kwargs,
     ) -> str:
         """The assistant's answer to one conversation (DeSTA2's `model.chat`)."""
-        return self.batch_chat(
-            [messages], 1, max_new_tokens, do_sample, temperature, top_p, **generation_kwargs
-        )[0]
+        return self.batch_chat([messages], 1, max_new_tokens, do_sample, temperature, top_p)[0]

@@ -12,6 +12,16 @@ def torch_device():
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def backbone_dtype(name: str, device=None):
+    """The frozen backbones' dtype (`train.backbone_dtype`, which every stage running them reads): auto is bf16 on
+    CUDA, fp32 on CPU (where bf16 is a measured choice: README "Benchmarks")."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if (device or torch_device()).type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
     """No transformers progress bars while loading weights (the runner shows progress)."""

@@ -16,6 +16,7 @@ rule ablation_caption:
     params:
         settings=lambda wildcards: ablation_caption_settings(wildcards.variant),
         shards=config["caption"]["shards"],
+        dtype=config["train"]["backbone_dtype"],
     log:
         "logs/ablation_caption/{variant}/{corpus}/shard-{shard}.log",
     benchmark:

@@ -11,6 +11,8 @@ rule caption:
     params:
         settings=config["caption"],
         shards=config["caption"]["shards"],
+        dtype=config["train"]["backbone_dtype"],
+    priority: TRAINING_CHAIN
     log:
         "logs/caption/{corpus}/shard-{shard}.log",
     benchmark:

@@ -59,6 +59,7 @@ rule answer_benchmark:
         endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+        dtype=config["train"]["backbone_dtype"],
         # only seed_llm's answers depend on how seeds are written
         seed_settings=lambda wildcards: config_helpers.true_seed_settings(config) if SYSTEM_KINDS[wildcards.system] == "seed_llm" else None,
     log:
@@ -159,6 +160,7 @@ rule answer_ifeval:
         endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings={"batch_size": EVALUATION["batch_size"], "max_new_tokens": EVALUATION["ifeval"]["max_new_tokens"]},
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+        dtype=config["train"]["backbone_dtype"],
     log:
         "logs/answer_ifeval/{ifeval_set}-{system}.log",
     benchmark:
@@ -221,6 +223,7 @@ rule answer_chat:
         endpoint=lambda wildcards: SERVED.get(wildcards.system),
         settings=lambda wildcards: chat_settings(wildcards.chat_set),
         llm_settings={"backend": config["caption"]["backend"], "endpoint": config["caption"]["endpoint"]},
+        dtype=config["train"]["backbone_dtype"],
     log:
         "logs/answer_chat/{chat_set}-{system}.log",
     benchmark:

@@ -15,6 +15,7 @@ rule build_instruction_set:
         balance=config["finetune"]["balance"],
         max_per_task=config["finetune"]["max_per_task"],
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+    priority: TRAINING_CHAIN
     log:
         "logs/build_instruction_set/instructions.log",
     conda:
@@ -35,6 +36,7 @@ rule finetune_adapter:
     params:
         settings=lambda wildcards, input: finetune_training_settings(input),
         run_dir="results/runs/finetuned",
+    priority: TRAINING_CHAIN
     log:
         "logs/finetune_adapter/finetune_adapter.log",
     benchmark:

@@ -13,6 +13,7 @@ rule train_adapter:
     params:
         settings=adapter_training_settings(),
         run_dir="results/runs/adapter",
+    priority: TRAINING_CHAIN
     log:
         "logs/train_adapter/train_adapter.log",
     benchmark:

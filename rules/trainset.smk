@@ -15,6 +15,7 @@ rule encode_corpus:
         batch_size=config["transcribe"]["batch_size"],
         trim=config["train"]["trim"],
         work_dir="results/runs/encode_corpus/{corpus}",
+    priority: TRAINING_CHAIN
     log:
         "logs/encode_corpus/{corpus}.log",
     benchmark:
@@ -41,6 +42,7 @@ rule build_trainset:
     params:
         settings=config["trainset"],
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
+    priority: TRAINING_CHAIN
     log:
         "logs/build_trainset/trainset.log",
     resources:

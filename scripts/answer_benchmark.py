@@ -17,6 +17,7 @@ answer_benchmark(
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
     endpoint=snakemake.params.endpoint,
+    dtype=snakemake.params.dtype,
     seeds_path=snakemake.input.get("seeds"),
     seed_settings=snakemake.params.seed_settings,
 )

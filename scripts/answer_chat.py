@@ -17,4 +17,5 @@ answer_chat(
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
     endpoint=snakemake.params.endpoint,
+    dtype=snakemake.params.dtype,
 )

@@ -16,4 +16,5 @@ answer_ifeval(
     llm_settings=snakemake.params.llm_settings,
     threads=snakemake.threads,
     endpoint=snakemake.params.endpoint,
+    dtype=snakemake.params.dtype,
 )

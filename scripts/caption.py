@@ -12,4 +12,5 @@ caption_shard(
     snakemake.input.llm,
     snakemake.output.captions,
     snakemake.output.quarantine,
+    dtype=snakemake.params.dtype,
 )

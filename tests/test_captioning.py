@@ -172,6 +172,23 @@ def test_a_sampled_batch_gives_what_its_prompts_give_alone_with_their_row_seeds(
     assert batched != again  # other seeds, other draws
 
 
+
+def test_prompts_about_one_clip_read_their_common_prefix_once_with_the_same_answers(llm_dir):
+    """share_keys: the rows of a key share the keys and values of their longest common prefix (different lengths,
+    a key of one row, a row that is a prefix of another's question); greedy and sampled answers stay the same."""
+    from destaflow.template import conversation, render
+
+    for settings in (caption_settings(temperature=0, max_new_tokens=10), caption_settings(temperature=1.0, top_p=0.9, repetition_penalty=1.2, max_new_tokens=10)):
+        backend = TransformersBackend(llm_dir, settings)
+        about = {"a": "[00:00:00-00:00:02] Hello there. (Gender: Female)", "b": "[00:00:00-00:00:05] Okay then, see you tomorrow at nine."}
+        questions = [("a", "Is the speaker male or female?"), ("b", "What did they say?"), ("a", "Describe the voice in detail, please."),
+                     ("a", "Is the speaker male"), ("c", "Hi.")]
+        about["c"] = "[00:00:00-00:00:01] Hi."
+        prompts = [render(backend.tokenizer, conversation([about[key]], question)) for key, question in questions]
+        keys = [key for key, _ in questions]
+
+        assert backend.generate(prompts, 3, share_keys=keys) == backend.generate(prompts, 3)
+
 # --- resume after SIGKILL ---------------------------------------------------------------------------------
 
 KILLED_JOB = """

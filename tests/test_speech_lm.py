@@ -3,6 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from destaflow.decoding import Decoding
 from destaflow.models.speech_lm import IGNORE, SpeechLM
 from destaflow.models.whisper_taps import frames_for_duration, tap_encoder
 
@@ -142,9 +143,9 @@ def test_batched_generation_equals_one_at_a_time(model, features):
     transcriptions, users = ["a cat sat on the mat", "hi"], [USER, "Is the speaker male or female?"]
     batch = model.build_inputs(transcriptions, users)
     assert batch["attention_mask"][1, 0] == 0  # left padding for generation
-    together = model.generate(batch, audio, max_new_tokens=12)
+    together = model.generate(batch, audio, Decoding.greedy(12))
     alone = [
-        model.generate(model.build_inputs([text], [user]), audio[b : b + 1], max_new_tokens=12)[0]
+        model.generate(model.build_inputs([text], [user]), audio[b : b + 1], Decoding.greedy(12))[0]
         for b, (text, user) in enumerate(zip(transcriptions, users))
     ]
     assert together == alone
@@ -152,6 +153,18 @@ def test_batched_generation_equals_one_at_a_time(model, features):
     with pytest.raises(ValueError):
         model.generate(model.build_inputs(transcriptions, users, padding_side="right"), audio)
 
+
+
+def test_questions_about_one_clip_share_its_prefix(model, features):
+    with torch.no_grad():
+        audio = model.audio_embeddings(*model.tap(features, [100, 40]))
+    transcriptions, users = ["a cat sat on the mat", "a cat sat on the mat", "hi"], [USER, "Is the speaker male or female?", USER]
+    batch, rows = model.build_inputs(transcriptions, users), audio[[0, 0, 1]]
+
+    shared = model.generate(batch, rows, Decoding.greedy(12), share_keys=["cat", "cat", "hi"])
+
+    assert shared == model.generate(batch, rows, Decoding.greedy(12))
+    assert all(shared)
 
 def test_whisper_transcribes_greedily_in_english(model, features):
     silence = torch.full_like(features[:1], -0.8)  # log-mel floor after Whisper's normalisation

@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from destaflow.captioning.decoding import Decoding, decode
+from destaflow.decoding import Decoding, decode
 from destaflow.captioning.settings import CaptionSettings
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,18 @@ Outcome = Generation | GenerationFailed
 class Backend(Protocol):
     name: str
 
-    def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]: ...
+    def generate(self, prompts: list[str], sample_seed: int, share_keys: list | None = None) -> list[Outcome]: ...
 
     def close(self) -> None: ...
 
 
-def build_backend(llm_dir: str, settings: CaptionSettings | dict[str, Any]) -> Backend:
+def build_backend(llm_dir: str, settings: CaptionSettings | dict[str, Any], dtype: str = "auto") -> Backend:
+    """`dtype`: the in-process LLM's (destaflow.runtime.backbone_dtype); a server decides its own."""
     settings = CaptionSettings.of(settings)
     backends = {"transformers": TransformersBackend, "openai": OpenAICompatibleBackend}
     if settings.backend not in backends:
         raise ValueError(f"unknown caption backend {settings.backend!r}; known: {', '.join(backends)}")
-    return backends[settings.backend](llm_dir, settings)
+    return backends[settings.backend](llm_dir, settings, dtype)
 
 
 def load_tokenizer(llm_dir: str):
@@ -70,31 +71,34 @@ def stop_strings(tokenizer) -> list[str]:
 
 
 class TransformersBackend:
-    """The prepared Hugging Face folder, batched with left padding (destaflow.captioning.decoding); CUDA + bf16 when
-    available, else CPU fp32 (bf16 on CPU changes greedy captions with the batch: a float32 batch gives what its
-    prompts give one at a time)."""
+    """The prepared Hugging Face folder, batched with left padding (destaflow.decoding), in `dtype` (auto: CUDA +
+    bf16 when available, else CPU fp32; a float32 batch gives what its prompts give one at a time, a bf16 one
+    on CPU not always)."""
 
     name = "transformers"
 
-    def __init__(self, llm_dir: str, settings: CaptionSettings) -> None:
-        import torch
+    def __init__(self, llm_dir: str, settings: CaptionSettings, dtype: str = "auto") -> None:
         from transformers import AutoModelForCausalLM
+
+        from destaflow.runtime import backbone_dtype, torch_device
 
         self.tokenizer = load_tokenizer(llm_dir)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.device, dtype = ("cuda", torch.bfloat16) if torch.cuda.is_available() else ("cpu", torch.float32)
-        model = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+        self.device = torch_device()
+        model = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=backbone_dtype(dtype, self.device), use_safetensors=True, trust_remote_code=False)
         self.model = model.to(self.device).eval()
         self.stop_ids = self.tokenizer.convert_tokens_to_ids(stop_strings(self.tokenizer))
         self.decoding = Decoding(settings.max_new_tokens, settings.temperature, settings.top_p, settings.repetition_penalty)
 
-    def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
-        """Row i samples with seed `sample_seed + i`, as the OpenAI-compatible backend asks its server to."""
+    def generate(self, prompts: list[str], sample_seed: int, share_keys: list | None = None) -> list[Outcome]:
+        """Row i samples with seed `sample_seed + i`, as the OpenAI-compatible backend asks its server to; prompts
+        with the same share key (about the same audio) compute their common prefix once."""
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         seeds = [(sample_seed + i) % SEED_RANGE for i in range(len(prompts))]
-        new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], self.decoding, seeds, self.stop_ids)
+        new_tokens = decode(self.model, batch["input_ids"], batch["attention_mask"], self.decoding, seeds, self.stop_ids,
+                            share_keys=share_keys)
         return [self._decode(row) for row in new_tokens]
 
     def _decode(self, tokens: list[int]) -> Generation:
@@ -115,7 +119,7 @@ class OpenAICompatibleBackend:
 
     name = "openai"
 
-    def __init__(self, llm_dir: str, settings: CaptionSettings) -> None:
+    def __init__(self, llm_dir: str, settings: CaptionSettings, dtype: str = "auto") -> None:
         import httpx
 
         endpoint = settings.endpoint
@@ -131,7 +135,8 @@ class OpenAICompatibleBackend:
         self.pool = ThreadPoolExecutor(max_workers=endpoint.concurrency, thread_name_prefix="caption-request")
         self.failures = 0
 
-    def generate(self, prompts: list[str], sample_seed: int) -> list[Outcome]:
+    def generate(self, prompts: list[str], sample_seed: int, share_keys: list | None = None) -> list[Outcome]:
+        """share_keys: unused (a server caches shared prefixes itself)."""
         requests = [self.pool.submit(self._complete, prompt, (sample_seed + i) % SEED_RANGE) for i, prompt in enumerate(prompts)]
         return [self._outcome(request) for request in requests]
 

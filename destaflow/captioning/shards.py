@@ -43,18 +43,20 @@ def caption_shard(
     out_path: str,
     quarantine_path: str,
     backend: Backend | None = None,
+    dtype: str = "auto",
 ) -> None:
-    """Caption this shard's items into `out_path` (and failures into `quarantine_path`); `backend` overrides the configured one."""
+    """Caption this shard's items into `out_path` (and failures into `quarantine_path`); `backend` overrides the configured
+    one; `dtype`: the LLM's (train.backbone_dtype)."""
     settings = CaptionSettings.of(settings)
     items = shard_items(read_seed_clips(seed_manifests), settings.per_clip, shard, num_shards)
     # parts made for another prompt, LLM, decoding or seed transcript are discarded, never merged with new ones
-    folder = open_work_dir(parts_folder(out_path), stamp([settings.as_dict(), shard, num_shards], [*seed_manifests, llm_dir]))
+    folder = open_work_dir(parts_folder(out_path), stamp([settings.as_dict(), shard, num_shards, dtype], [*seed_manifests, llm_dir]))
     todo = items.join(read_parts(folder, PART_COLUMNS).select(KEY), on=KEY, how="anti", maintain_order="left")
     done = items.height - todo.height
     log.info("shard %d/%d: %d items, %d already done, %d to caption", shard, num_shards, items.height, done, todo.height)
     if todo.height:
         own_backend = backend is None
-        backend = backend or build_backend(llm_dir, settings)
+        backend = backend or build_backend(llm_dir, settings, dtype)
         try:
             run_batches(todo, items.height, shard, settings, llm_dir, backend, folder)
         finally:

@@ -66,15 +66,17 @@ def grouped_by_audio(items: Sequence[Item], two_audio: str) -> list[int]:
 # ---- the speech LM ------------------------------------------------------------------------------------
 
 
-def speech_model(adapter_dir: str | None, endpoint: dict | None = None):
-    """What answers from the audio: a served model (`endpoint`, kind openai) or the adapter loaded here."""
+def speech_model(adapter_dir: str | None, endpoint: dict | None = None, dtype: str = "auto"):
+    """What answers from the audio: a served model (`endpoint`, kind openai) or the adapter loaded here, its
+    backbones in `dtype` (destaflow.runtime.backbone_dtype)."""
     if endpoint:
         from destaflow.evaluation.served import ServedModel
 
         return ServedModel(endpoint)
     from destaflow.inference import DestaModel
+    from destaflow.runtime import backbone_dtype
 
-    return DestaModel.from_pretrained(adapter_dir)
+    return DestaModel.from_pretrained(adapter_dir, dtype=backbone_dtype(dtype))
 
 
 def speech_lm_answers(model, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int) -> pl.DataFrame:
@@ -136,16 +138,20 @@ def cascade_prompt(tokenizer, instruction: str, transcripts: list[str] | None) -
     return render(tokenizer, conversation([text or "(no speech recognised)" for text in transcripts or []], instruction))
 
 
-def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_tokens: int, llm_settings: dict | None = None) -> list[str | None]:
-    """Greedy answers of the text LLM (in-process, or the caption stage's OpenAI-compatible endpoint settings)."""
+def llm_answers(llm_dir: str, prompts: Sequence[str], batch_size: int, max_new_tokens: int, llm_settings: dict | None = None,
+                share_keys: Sequence | None = None, dtype: str = "auto") -> list[str | None]:
+    """Greedy answers of the text LLM (in-process, or the caption stage's OpenAI-compatible endpoint settings);
+    prompts with the same share key (about the same audio, next to each other) read their common prefix once."""
     from destaflow.captioning.backends import GenerationFailed, build_backend
     from destaflow.captioning.settings import CaptionSettings
 
-    backend = build_backend(llm_dir, CaptionSettings.of(llm_settings).greedy(max_new_tokens))
+    backend = build_backend(llm_dir, CaptionSettings.of(llm_settings).greedy(max_new_tokens), dtype)
+    keys = list(share_keys) if share_keys is not None else [None] * len(prompts)
     answers: list[str | None] = []
     try:
-        for group in tqdm(list(chunks(list(prompts), batch_size)), desc="text LLM answers", unit="batch"):
-            answers += [None if isinstance(o, GenerationFailed) else o.text.strip() for o in backend.generate(group, 0)]
+        for group in tqdm(list(chunks(list(range(len(prompts))), batch_size)), desc="text LLM answers", unit="batch"):
+            outcomes = backend.generate([prompts[i] for i in group], 0, share_keys=None if share_keys is None else [keys[i] for i in group])
+            answers += [None if isinstance(o, GenerationFailed) else o.text.strip() for o in outcomes]
     finally:
         backend.close()
     return answers
@@ -183,9 +189,9 @@ def true_seeds_of(items: Sequence[Item], two_audio: str, settings: dict | None) 
 
 def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int,
                     whisper_dir: str | None = None, llm_settings: dict | None = None, seeds: dict[str, str] | None = None,
-                    seed_settings: dict | None = None) -> pl.DataFrame:
+                    seed_settings: dict | None = None, dtype: str = "auto") -> pl.DataFrame:
     """`seeds` (specialist_llm): seed transcript by input key; `seed_settings` (seed_llm): how the true seed
-    transcripts are written (destaflow.evaluation.demo_benchmark.true_seed)."""
+    transcripts are written (destaflow.evaluation.demo_benchmark.true_seed); `dtype`: the LLM's."""
     from destaflow.captioning.backends import load_tokenizer
 
     if system not in ("asr_llm", "specialist_llm", "seed_llm", "text_llm"):
@@ -199,10 +205,12 @@ def cascade_answers(system: str, llm_dir: str, items: Sequence[Item], two_audio:
     else:  # the text LLM never hears the audio, so no item is lost to an unreadable clip
         transcripts, errors = [[] for _ in items], [None] * len(items)
     tokenizer = load_tokenizer(llm_dir)
-    answerable = [i for i, t in enumerate(transcripts) if t is not None]
+    answerable = [i for i in grouped_by_audio(items, two_audio) if transcripts[i] is not None]
     prompts = [cascade_prompt(tokenizer, items[i].instruction, transcripts[i]) for i in answerable]
+    # the text-only LLM's prompts carry nothing of the audio: no prefix to share beyond the system turn
+    keys = None if system == "text_llm" else [tuple(input_keys(items[i], two_audio)) for i in answerable]
     answers: list[str | None] = [None] * len(items)
-    for i, answer in zip(answerable, llm_answers(llm_dir, prompts, batch_size, max_new_tokens, llm_settings)):
+    for i, answer in zip(answerable, llm_answers(llm_dir, prompts, batch_size, max_new_tokens, llm_settings, keys, dtype)):
         answers[i] = answer
         if answer is None:
             errors[i] = "llm: generation failed"

@@ -30,18 +30,19 @@ def use_threads(threads: int | None) -> None:
 def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, settings: BenchmarkSettings | dict,
                      adapter_dir: str | None = None, whisper_dir: str | None = None, llm_dir: str | None = None,
                      llm_settings: dict | None = None, threads: int | None = None, seeds_path: str | None = None,
-                     seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
+                     seed_settings: dict | None = None, endpoint: dict | None = None, dtype: str = "auto") -> pl.DataFrame:
     """Every (subsampled) item of the benchmark with the system's answer, or the reason it has none.
 
     `seeds_path` (specialist_llm): the seed manifest of the benchmark's inputs (destaflow.evaluation.specialists);
     `seed_settings` (seed_llm): how its true seed transcripts are written (destaflow.config.true_seed_settings);
-    `endpoint` (openai): the served model's base_url, model and api_key_env (destaflow.evaluation.served).
+    `endpoint` (openai): the served model's base_url, model and api_key_env (destaflow.evaluation.served);
+    `dtype`: the backbones' (train.backbone_dtype).
     """
     use_threads(threads)
     settings = BenchmarkSettings.of(settings)
     items = load_benchmark(benchmark_dir, settings.instances, settings.max_per_instance, settings.seed)
     log.info("%d items from %s (max %s per instance, seed %d)", len(items), benchmark_dir, settings.max_per_instance, settings.seed)
-    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings, endpoint)
+    table = answer_items(items, system, kind, settings, adapter_dir, whisper_dir, llm_dir, llm_settings, seeds_path, seed_settings, endpoint, dtype)
     with atomic_path(out_path) as tmp:
         table.write_parquet(tmp)
     return table
@@ -49,18 +50,18 @@ def answer_benchmark(benchmark_dir: str, system: str, kind: str, out_path: str, 
 
 def answer_items(items: list[Item], system: str, kind: str, settings: AnswerSettings | dict, adapter_dir: str | None, whisper_dir: str | None,
                  llm_dir: str | None, llm_settings: dict | None, seeds_path: str | None = None,
-                 seed_settings: dict | None = None, endpoint: dict | None = None) -> pl.DataFrame:
+                 seed_settings: dict | None = None, endpoint: dict | None = None, dtype: str = "auto") -> pl.DataFrame:
     """One answer row per item (answer null and `error` set where it got none)."""
     if kind not in SYSTEMS:
         raise ValueError(f"unknown system kind {kind!r}; known: {', '.join(SYSTEMS)}")
     settings = AnswerSettings.of(settings)
     common = {"two_audio": settings.two_audio, "batch_size": settings.batch_size, "max_new_tokens": settings.max_new_tokens}
     if kind in SPEECH_MODELS:
-        table = speech_lm_answers(speech_model(adapter_dir, endpoint if kind == "openai" else None), items, **common)
+        table = speech_lm_answers(speech_model(adapter_dir, endpoint if kind == "openai" else None, dtype), items, **common)
     else:
         seeds = dict(pl.read_parquet(seeds_path, columns=["id", "seed"]).iter_rows()) if seeds_path else None
         table = cascade_answers(kind, llm_dir, items, whisper_dir=whisper_dir, llm_settings=llm_settings, seeds=seeds,
-                                seed_settings=seed_settings, **common)
+                                seed_settings=seed_settings, dtype=dtype, **common)
     table = table.with_columns(pl.lit(system).alias("system"))
     if table.height != len(items):  # every item keeps a row, answered or not
         raise RuntimeError(f"lost items: {len(items)} in, {table.height} answer rows")
@@ -100,20 +101,20 @@ def ifeval_items(path: str) -> pl.DataFrame:
 
 def answer_ifeval(items_path: str, system: str, kind: str, out_path: str, settings: IfevalSettings | dict, adapter_dir: str | None = None,
                   llm_dir: str | None = None, llm_settings: dict | None = None, threads: int | None = None,
-                  endpoint: dict | None = None) -> pl.DataFrame:
+                  endpoint: dict | None = None, dtype: str = "auto") -> pl.DataFrame:
     """The speech LM answers from the audio; the text reference (kind text_llm) from the seed transcript."""
     use_threads(threads)
     items = ifeval_items(items_path)
     settings = IfevalSettings.of(settings)
     batch, max_new = settings.batch_size, settings.max_new_tokens
     if kind in SPEECH_MODELS:
-        responses = speech_lm_chat(speech_model(adapter_dir, endpoint if kind == "openai" else None), items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
+        responses = speech_lm_chat(speech_model(adapter_dir, endpoint if kind == "openai" else None, dtype), items["audio_filepath"].to_list(), items["instruction"].to_list(), batch, max_new)
     elif kind == "text_llm":
         from destaflow.captioning.backends import load_tokenizer
 
         tokenizer = load_tokenizer(llm_dir)
         prompts = [cascade_prompt(tokenizer, r["instruction"], [r["textual_audio"]]) for r in items.iter_rows(named=True)]
-        responses = llm_answers(llm_dir, prompts, batch, max_new, llm_settings)
+        responses = llm_answers(llm_dir, prompts, batch, max_new, llm_settings, dtype=dtype)
     else:
         raise ValueError(f"instruction following is measured for speech_lm, openai and text_llm, not {kind!r}")
     scored = ifeval.score(items.with_columns(pl.Series("response", responses, dtype=pl.String), pl.lit(system).alias("system")))
@@ -160,7 +161,7 @@ def chat_as_items(rows: pl.DataFrame) -> list[Item]:
 
 def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: ChatSettings | dict, adapter_dir: str | None = None,
                 whisper_dir: str | None = None, llm_dir: str | None = None, llm_settings: dict | None = None,
-                threads: int | None = None, endpoint: dict | None = None) -> pl.DataFrame:
+                threads: int | None = None, endpoint: dict | None = None, dtype: str = "auto") -> pl.DataFrame:
     """The meta rows with each system's free answer in `response` (null, with `error`, where it has none)."""
     use_threads(threads)
     if kind == "specialist_llm":
@@ -170,7 +171,7 @@ def answer_chat(chat_dir: str, system: str, kind: str, out_path: str, settings: 
     if rows["uniq_id"].is_duplicated().any():
         raise ValueError(f"{chat_dir}: uniq_id is not unique")
     table = answer_items(chat_as_items(rows), system, kind, settings.answering(), adapter_dir, whisper_dir, llm_dir, llm_settings,
-                         endpoint=endpoint)
+                         endpoint=endpoint, dtype=dtype)
     answers = rows.join(table.select(pl.col("id").alias("uniq_id"), pl.col("answer").alias("response"), "transcript", "error", "system"),
                         on="uniq_id", how="left", maintain_order="left")
     with atomic_path(out_path) as tmp:

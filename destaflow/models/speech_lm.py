@@ -7,7 +7,7 @@ train and never run dropout; gradients still flow *through* the frozen LLM into 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, WhisperForConditionalGeneration
 
 from destaflow.asr import greedy_transcripts
+from destaflow.decoding import Decoding, decode, head_logits
 from destaflow.models.connector import ConnectorConfig, QFormerConnector, default_tap_layers
 from destaflow.models.whisper_taps import run_encoder, tap_encoder, trim_to_frames
 from destaflow.conversation import IGNORE, ConversationProcessor, EncodedConversation
@@ -172,9 +173,7 @@ class SpeechLM(nn.Module):
 
     def logits(self, hidden: Tensor) -> Tensor:
         """float32 next-token logits of last hidden states (the LLM's head, with its final soft-capping if any)."""
-        logits = self.llm.get_output_embeddings()(hidden).float()
-        softcap = getattr(self.llm.config, "final_logit_softcapping", None)
-        return softcap * torch.tanh(logits / softcap) if softcap else logits
+        return head_logits(self.llm, hidden)
 
     def shared_prefix_length(self, batch: dict) -> int:
         """Tokens every row shares before its first audio slot, when the LLM is frozen; else 0.
@@ -206,14 +205,15 @@ class SpeechLM(nn.Module):
         return decoder(inputs_embeds=embeds[:, prefix:], attention_mask=attention_mask, cache=cache).last_hidden_state
 
     @torch.no_grad()
-    def generate(self, batch: dict, audio_embeds: Tensor, **generation_kwargs) -> list[str]:
-        """Answers for a left-padded batch (build_inputs without targets); greedy, 128 new tokens unless told."""
+    def generate(self, batch: dict, audio_embeds: Tensor, decoding: Decoding | None = None, seeds: Sequence[int] | None = None,
+                 share_keys: Sequence[Hashable] | None = None) -> list[str]:
+        """Answers for a left-padded batch (build_inputs without targets), through destaflow.decoding: greedy with
+        128 new tokens unless `decoding` says otherwise; rows with equal `share_keys` carry the same audio."""
         if not bool(batch["attention_mask"][:, -1].all()):
             raise ValueError("generation needs a left-padded batch (build_inputs(..., padding_side='left'))")
         embeds = self.splice(batch, audio_embeds)
         stop_ids = list(dict.fromkeys([self.end_of_turn_id, self.tokenizer.eos_token_id]))
-        options = {"max_new_tokens": 128, "do_sample": False, "pad_token_id": self.pad_id, "eos_token_id": stop_ids}
-        new_tokens = self.llm.generate(
-            inputs_embeds=embeds, attention_mask=batch["attention_mask"].to(embeds.device), **(options | generation_kwargs)
-        )
-        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        new_tokens = decode(self.llm, batch["input_ids"].to(embeds.device), batch["attention_mask"].to(embeds.device),
+                            decoding or Decoding.greedy(128), seeds, stop_ids, inputs_embeds=embeds, share_keys=share_keys)
+        answers = [tokens[:-1] if tokens and tokens[-1] in stop_ids else tokens for tokens in new_tokens]
+        return [text.strip() for text in self.tokenizer.batch_decode(answers, skip_special_tokens=True)]

@@ -41,7 +41,9 @@ from tqdm import tqdm
 from destaflow.atomic import write_text
 from destaflow.evaluation.probe import likelihood_probe, probe_labels
 from destaflow.models.adapter import save_adapter
+from destaflow.decoding import Decoding
 from destaflow.models.speech_lm import SpeechLM
+from destaflow import runtime
 from destaflow.runtime import chunks, quiet_loading
 from destaflow.training.cache import EncoderCache
 from destaflow.training.checkpoint import Progress, checkpoint, restore, resume_fingerprint
@@ -82,10 +84,7 @@ def build_model(settings: TrainSettings, whisper_dir: str, llm_dir: str, env: En
 
 
 def backbone_dtype(settings: TrainSettings, env: Env) -> torch.dtype:
-    """`auto`: bf16 on CUDA, fp32 on CPU (where bf16 is a measured choice: README, bench/train_throughput.py)."""
-    if settings.backbone_dtype == "auto":
-        return torch.bfloat16 if env.device.type == "cuda" else torch.float32
-    return getattr(torch, settings.backbone_dtype)
+    return runtime.backbone_dtype(settings.backbone_dtype, env.device)
 
 
 def autocast(settings: TrainSettings, env: Env):
@@ -180,7 +179,7 @@ def generate_samples(model: SpeechLM, examples: list[dict], taps: TapSource, set
         tapped, mask = taps(chunk)
         with autocast(settings, env):
             embeds = model.audio_embeddings(tapped.to(env.device), None if mask is None else mask.to(env.device))
-            answers = model.generate(inputs, embeds, max_new_tokens=settings.sample_tokens)
+            answers = model.generate(inputs, embeds, Decoding.greedy(settings.sample_tokens))
         rows += [
             {"id": e["id"], "transcription": e["transcription"], "prompt": e["input"], "reference": e["target"], "generated": answer}
             for e, answer in zip(chunk, answers)
