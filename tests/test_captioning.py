@@ -189,6 +189,15 @@ def test_prompts_about_one_clip_read_their_common_prefix_once_with_the_same_answ
 
         assert backend.generate(prompts, 3, share_keys=keys) == backend.generate(prompts, 3)
 
+
+def test_train_backbone_dtype_reaches_the_in_process_llm(llm_dir):
+    import torch
+
+    backend = TransformersBackend(llm_dir, caption_settings(temperature=0, max_new_tokens=4), dtype="bfloat16")
+
+    assert backend.model.dtype == torch.bfloat16
+    assert isinstance(backend.generate([caption_context(backend.tokenizer, "Hi.")], 0)[0], Generation)
+
 # --- resume after SIGKILL ---------------------------------------------------------------------------------
 
 KILLED_JOB = """

@@ -529,3 +529,20 @@ def test_speech_lm_chat_answers_each_file_in_order_and_keeps_unreadable_ones_una
     answers = speech_lm_chat(model, [paths[0], paths[1], paths[2], paths[0]], ["one", "two", "three", "four"], 2, 8)
     assert answers == ["one (8000 samples)", "two (4000 samples)", None, "four (8000 samples)"]
     assert sum(model.batches) == 3 and max(model.batches) <= 2
+
+
+def test_compare_demos_pairs_the_same_items_of_two_runs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_demos", Path(__file__).resolve().parents[1] / "bench" / "compare_demos.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    new = pl.DataFrame({"id": ["a", "b", "c", "d"], "exclusive": [True, True, False, True]})
+    old = pl.DataFrame({"id": ["d", "c", "b", "a", "e"], "exclusive": [True, False, False, True, True]})  # e: only in one run
+
+    row = compare.paired(new, old, "exclusive")
+    same = compare.paired(new, new, "exclusive")
+
+    assert (row["n"], row["changed"], row["old"], row["new"], row["difference"]) == (4, 1, 50.0, 75.0, 25.0)
+    assert row["low"] <= 25.0 <= row["high"]
+    assert same["low"] == same["high"] == 0.0
