@@ -32,12 +32,19 @@ def split_windows(audio: np.ndarray, window: int = WINDOW_SAMPLES) -> list[np.nd
     return np.array_split(audio, pieces)
 
 
-def load_whisper(source: str):
+def transcript_dtype(device=None):
+    """The precision every Whisper pass of the workflow runs at (transcripts, the training cache's taps): fp16 on
+    CUDA, fp32 on CPU. The speech LM answers with its Whisper in it too, so it hears what it was trained on."""
     import torch
+
+    return torch.float16 if (device or torch_device()).type == "cuda" else torch.float32
+
+
+def load_whisper(source: str):
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     device = torch_device()
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    dtype = transcript_dtype(device)
     log.info("loading Whisper %s on %s (%s)", source, device, dtype)
     with quiet_loading():
         processor = WhisperProcessor.from_pretrained(source)

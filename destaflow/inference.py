@@ -167,6 +167,10 @@ def with_transcripts(messages: Sequence[Message], transcriptions: Sequence[str])
     ]
 
 
+def dtype_option(dtype: str | torch.dtype | None) -> dict[str, Any]:
+    return {"dtype": dtype} if dtype is not None else {}
+
+
 def clip_key(clip: Clip) -> bytes:
     """The same samples give the same key: one encoder pass per distinct clip, one shared prefix per audio."""
     return hashlib.sha1(clip.samples.tobytes()).digest()
@@ -205,10 +209,12 @@ class DestaModel:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         merge_lora: bool = True,
+        whisper_dtype: str | torch.dtype | None = None,
     ) -> DestaModel:
         """Backbones from the config's paths or hub ids (or the overrides), connector and LoRA from the folder.
 
-        `dtype` applies to the backbones; the connector stays float32 (its outputs are cast at the splice).
+        `dtype` applies to the backbones (to Whisper only without `whisper_dtype`); the connector stays float32
+        (its outputs are cast at the splice).
         """
         adapter_dir = Path(adapter_dir)
         config = load_adapter_config(adapter_dir)
@@ -216,10 +222,10 @@ class DestaModel:
         sources = (str(whisper or config["whisper"]), str(llm or config["llm"]))
         for source, role in zip(sources, ("whisper", "llm")):
             check_local_source(adapter_dir, source, role)
-        options: dict[str, Any] = {"use_safetensors": True} | ({"dtype": dtype} if dtype is not None else {})
+        options: dict[str, Any] = {"use_safetensors": True}
         with quiet_loading():
-            whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options)
-            llm_model = AutoModelForCausalLM.from_pretrained(sources[1], **options)
+            whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options, **dtype_option(whisper_dtype or dtype))
+            llm_model = AutoModelForCausalLM.from_pretrained(sources[1], **options, **dtype_option(dtype))
             tokenizer, whisper_tokenizer = AutoTokenizer.from_pretrained(sources[1]), AutoTokenizer.from_pretrained(sources[0])
             feature_extractor = WhisperFeatureExtractor.from_pretrained(sources[0])
         check_backbones_fit(adapter_dir, connector.config, whisper_model, llm_model, sources)

@@ -13,6 +13,7 @@ rule extract_attributes:
         models=lambda wc: extractor_model_dirs(wc),
         settings=config["attributes"],
         work_dir="results/runs/extract_attributes/{corpus}",
+    priority: TRAINING_CHAIN
     log:
         "logs/extract_attributes/{corpus}.log",
     benchmark:

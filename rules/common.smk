@@ -138,8 +138,9 @@ def training_runs(wildcards):
 
 EVALUATION = config["evaluation"]
 EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
-# The chain from captions to the trained adapters is the demo's longest path: among jobs ready together, its jobs
-# go first, and the cascades' answers fill the cores around it (the other way round the chain started 5 minutes late).
+# The chain from attributes to the trained adapters is the demo's longest path: among jobs ready together, its jobs
+# go first, and the answering jobs fill the cores around it (the other way round the chain started 5 minutes late).
+# Attributes and seeds of the benchmark clips go early too, so the specialised-models cascade is not left to the end.
 TRAINING_CHAIN = 10
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 # models served elsewhere (evaluation.systems entries of kind openai): name -> endpoint

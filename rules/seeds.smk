@@ -9,6 +9,7 @@ rule seed_transcripts:
     params:
         attributes=lambda wc: config["seed"]["per_corpus"].get(wc.corpus, config["seed"]["attributes"]),
         style=config["seed"]["style"],
+    priority: TRAINING_CHAIN
     log:
         "logs/seed_transcripts/{corpus}.log",
     conda:
