@@ -3,9 +3,10 @@
 bench/run_all.py runs each measurement in its own process so that the process's peak RSS is that
 measurement's alone. The timed work reuses the other bench scripts (caption_throughput.run,
 train_throughput.timed_steps) and the library's own batching (extract_attributes, DestaModel.batch_chat);
-a baseline is the same call one item at a time with the settings before the speed work (captioning and
-answering: one prompt at a time; attributes: per clip, Whisper on 30 s windows; training: DeSTA2's loop in
-float32, the encoder every step on 30 s windows). The optimised side runs config.yaml's settings. Each RESULT
+a baseline is the same call one item at a time with the settings before the speed work (captioning: one prompt
+at a time in float32, the batch in the demo's train.backbone_dtype; answering: one prompt at a time; attributes:
+per clip, Whisper on 30 s windows; training: DeSTA2's loop in float32, the encoder every step on 30 s windows).
+The optimised side runs config.yaml's settings. Each RESULT
 carries the measurement's outputs (captions, transcripts, answers, the loss on a fixed batch) so that run_all.py can say whether
 the two sides produced the same thing, and for transcripts their word error rate against the corpus labels.
 Usage: .venv/bin/python bench/stage_workers.py caption|attributes|train|inference optimised|baseline [--clips 8] [--threads 2]
@@ -36,12 +37,27 @@ def caption(optimised: bool, args) -> dict:
     from destaflow.config import load_config
     from destaflow.template import caption_context
 
-    settings = CaptionSettings.of(load_config("config.yaml")["caption"] | {"max_new_tokens": args.max_new_tokens})
+    config = load_config("config.yaml")
+    settings = CaptionSettings.of(config["caption"] | {"max_new_tokens": args.max_new_tokens})
     tokenizer = load_tokenizer(LLM)
-    seeds = pl.read_parquet(SEEDS).head(args.clips)["seed"].to_list()
-    prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in seeds]
-    seconds, tokens, texts = run(TransformersBackend(LLM, settings), prompts, len(prompts) if optimised else 1, settings.seed)
-    return {"seconds": seconds, "units": tokens, "outputs": texts}
+    table = pl.read_parquet(SEEDS).head(args.clips)
+    prompts = [caption_context(tokenizer, seed, settings.prompt, settings.system) for seed in table["seed"]]
+    dtype = config["train"]["backbone_dtype"] if optimised else "float32"  # the demo's captioning LLM; before: float32
+    seconds, tokens, texts = run(TransformersBackend(LLM, settings, dtype), prompts, len(prompts) if optimised else 1, settings.seed)
+    return {"seconds": seconds, "units": tokens, "outputs": texts, "quality": {"coverage": coverage(texts, table)}}
+
+
+def coverage(captions: list[str | None], seeds: pl.DataFrame) -> float:
+    """Share of (caption, attribute) pairs naming the value the seed carried, over gender, speed, pitch, volume
+    (bench/caption_coverage.py): sampled captions differ token by token between precisions, their content should not."""
+    from caption_coverage import ATTRIBUTES
+
+    from destaflow.coverage import covers
+
+    hits = [covers(caption or "", attribute, value) for caption, row in zip(captions, seeds.iter_rows(named=True))
+            for attribute in ATTRIBUTES for value in [row[attribute]]]
+    known = [hit for hit in hits if hit is not None]
+    return sum(known) / len(known)
 
 
 def attributes(optimised: bool, args) -> dict:

@@ -175,7 +175,8 @@ def test_a_sampled_batch_gives_what_its_prompts_give_alone_with_their_row_seeds(
 
 def test_prompts_about_one_clip_read_their_common_prefix_once_with_the_same_answers(llm_dir):
     """share_keys: the rows of a key share the keys and values of their longest common prefix (different lengths,
-    a key of one row, a row that is a prefix of another's question); greedy and sampled answers stay the same."""
+    a key of one row, a row that is a prefix of another's question), without keys the whole batch shares its
+    common prefix; greedy and sampled answers stay the same."""
     from destaflow.template import conversation, render
 
     for settings in (caption_settings(temperature=0, max_new_tokens=10), caption_settings(temperature=1.0, top_p=0.9, repetition_penalty=1.2, max_new_tokens=10)):
@@ -187,7 +188,9 @@ def test_prompts_about_one_clip_read_their_common_prefix_once_with_the_same_answ
         prompts = [render(backend.tokenizer, conversation([about[key]], question)) for key, question in questions]
         keys = [key for key, _ in questions]
 
-        assert backend.generate(prompts, 3, share_keys=keys) == backend.generate(prompts, 3)
+        unshared = backend.generate(prompts, 3, share_keys=list(range(len(prompts))))
+        assert backend.generate(prompts, 3, share_keys=keys) == unshared
+        assert backend.generate(prompts, 3) == unshared  # no keys: text prompts share their common prefix (system turn)
 
 
 def test_train_backbone_dtype_reaches_the_in_process_llm(llm_dir):
@@ -427,3 +430,15 @@ def test_a_pool_naming_what_the_benchmarks_ask_is_refused(prompt):
 def test_without_a_pool_the_papers_one_prompt_is_asked():
     assert prompt_pool(caption_settings()) == ["What can you hear from the audio?"]
     assert prompt_pool(caption_settings(prompt="Describe the speed.")) == ["Describe the speed."]  # the ablations' own prompts are theirs
+
+
+def test_rows_without_a_common_first_token_are_prefilled_unshared():
+    import torch
+
+    from destaflow.decoding import shared_prefixes
+
+    ids = torch.tensor([[0, 5, 6, 7], [8, 5, 6, 9]])
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]])
+    assert shared_prefixes(ids, mask, [0, 0]) is None  # 5 6 7 and 8 5 6 9: nothing in common
+    (first_rows, context, _), groups, (suffixes, _) = shared_prefixes(torch.tensor([[5, 6, 7], [5, 6, 9]]), torch.ones(2, 3, dtype=torch.long), [0, 0])
+    assert first_rows.tolist() == [0] and context.tolist() == [[0, 1]] and groups.tolist() == [0, 0] and suffixes.tolist() == [[2], [2]]
