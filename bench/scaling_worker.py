@@ -105,14 +105,15 @@ def encode(args, size: Path) -> dict:
     load of the demo's tiny Whisper is ~0.4 s, the files being in the page cache after a warm-up load)."""
     from destaflow.asr import load_whisper
     from destaflow.models.whisper_taps import tap_layers_for
+    from destaflow.runtime import backbone_dtype
     from destaflow.training.cache import encode_corpus
 
     out = fresh(size / "encode")
-    load_whisper(WHISPER)  # warm-up, discarded
+    load_whisper(WHISPER, backbone_dtype(CONFIG["train"]["backbone_dtype"]))  # warm-up, discarded
     start = time.perf_counter()
     encode_corpus(str(size / "clips.parquet"), WHISPER, tap_layers_for(WHISPER, CONFIG["connector"]["tap_layers"]),
                   CONFIG["transcribe"]["batch_size"], CONFIG["train"]["trim"], str(out / "work"), str(out / "cache"),
-                  str(out / "transcripts.parquet"), str(out / "quarantine.parquet"))
+                  str(out / "transcripts.parquet"), str(out / "quarantine.parquet"), dtype=CONFIG["train"]["backbone_dtype"])
     return {"seconds": time.perf_counter() - start, "units": pl.read_parquet(size / "clips.parquet").height}
 
 

@@ -33,18 +33,19 @@ def split_windows(audio: np.ndarray, window: int = WINDOW_SAMPLES) -> list[np.nd
 
 
 def transcript_dtype(device=None):
-    """The precision every Whisper pass of the workflow runs at (transcripts, the training cache's taps): fp16 on
-    CUDA, fp32 on CPU. The speech LM answers with its Whisper in it too, so it hears what it was trained on."""
+    """The precision of the transcripts made outside the speech LM (the attribute stage's, the ASR cascade's): fp16
+    on CUDA, fp32 on CPU. The speech LM's own Whisper (the corpus pass, its answers) runs in `train.backbone_dtype`."""
     import torch
 
     return torch.float16 if (device or torch_device()).type == "cuda" else torch.float32
 
 
-def load_whisper(source: str):
+def load_whisper(source: str, dtype=None):
+    """Processor and model; `dtype`: a torch dtype, default transcript_dtype."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     device = torch_device()
-    dtype = transcript_dtype(device)
+    dtype = dtype or transcript_dtype(device)
     log.info("loading Whisper %s on %s (%s)", source, device, dtype)
     with quiet_loading():
         processor = WhisperProcessor.from_pretrained(source)

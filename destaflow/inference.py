@@ -209,12 +209,11 @@ class DestaModel:
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
         merge_lora: bool = True,
-        whisper_dtype: str | torch.dtype | None = None,
     ) -> DestaModel:
         """Backbones from the config's paths or hub ids (or the overrides), connector and LoRA from the folder.
 
-        `dtype` applies to the backbones (to Whisper only without `whisper_dtype`); the connector stays float32
-        (its outputs are cast at the splice).
+        `dtype` applies to both backbones (the one the training cache was made in, for the adapter to hear what it
+        was trained on); the connector stays float32 (its outputs are cast at the splice).
         """
         adapter_dir = Path(adapter_dir)
         config = load_adapter_config(adapter_dir)
@@ -224,7 +223,7 @@ class DestaModel:
             check_local_source(adapter_dir, source, role)
         options: dict[str, Any] = {"use_safetensors": True}
         with quiet_loading():
-            whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options, **dtype_option(whisper_dtype or dtype))
+            whisper_model = WhisperForConditionalGeneration.from_pretrained(sources[0], **options, **dtype_option(dtype))
             llm_model = AutoModelForCausalLM.from_pretrained(sources[1], **options, **dtype_option(dtype))
             tokenizer, whisper_tokenizer = AutoTokenizer.from_pretrained(sources[1]), AutoTokenizer.from_pretrained(sources[0])
             feature_extractor = WhisperFeatureExtractor.from_pretrained(sources[0])

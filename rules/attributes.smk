@@ -18,7 +18,7 @@ rule extract_attributes:
         "logs/extract_attributes/{corpus}.log",
     benchmark:
         "benchmarks/extract_attributes/{corpus}.tsv"
-    threads: config["threads"]
+    threads: CHAIN_THREADS
     resources:
         mem_mb=8000,
         runtime=240,

@@ -19,7 +19,7 @@ rule caption:
         "benchmarks/caption/{corpus}/shard-{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
-    threads: config["threads"]
+    threads: CHAIN_THREADS
     resources:
         mem_mb=8000,
         runtime=720,

@@ -142,6 +142,10 @@ EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
 # go first, and the answering jobs fill the cores around it (the other way round the chain started 5 minutes late).
 # Attributes and seeds of the benchmark clips go early too, so the specialised-models cascade is not left to the end.
 TRAINING_CHAIN = 10
+# Every chain job holds all the job's cores, the light ones (seeds, the training sets) too: Snakemake reserves no
+# cores for a waiting job, so a one-core chain job let one-core answering jobs take the core it freed, and the next
+# chain job (two cores) waited for both to finish (3 of the demo's 14 minutes).
+CHAIN_THREADS = config["threads"]
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 # models served elsewhere (evaluation.systems entries of kind openai): name -> endpoint
 SERVED = {entry["name"]: entry for entry in EVALUATION["systems"] if isinstance(entry, dict) and entry["kind"] == "openai"}

@@ -16,6 +16,7 @@ rule build_instruction_set:
         max_per_task=config["finetune"]["max_per_task"],
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
     priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     log:
         "logs/build_instruction_set/instructions.log",
     conda:
@@ -41,7 +42,7 @@ rule finetune_adapter:
         "logs/finetune_adapter/finetune_adapter.log",
     benchmark:
         "benchmarks/finetune_adapter/finetune_adapter.tsv"
-    threads: config["threads"]
+    threads: CHAIN_THREADS
     resources:
         mem_mb=16000,
         runtime=720,

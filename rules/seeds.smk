@@ -10,6 +10,7 @@ rule seed_transcripts:
         attributes=lambda wc: config["seed"]["per_corpus"].get(wc.corpus, config["seed"]["attributes"]),
         style=config["seed"]["style"],
     priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     log:
         "logs/seed_transcripts/{corpus}.log",
     conda:

@@ -18,7 +18,7 @@ rule train_adapter:
         "logs/train_adapter/train_adapter.log",
     benchmark:
         "benchmarks/train_adapter/train_adapter.tsv"
-    threads: config["threads"]
+    threads: CHAIN_THREADS
     resources:
         mem_mb=16000,
         runtime=1440,

@@ -14,13 +14,14 @@ rule encode_corpus:
         tap_layers=config["connector"]["tap_layers"],
         batch_size=config["transcribe"]["batch_size"],
         trim=config["train"]["trim"],
+        dtype=config["train"]["backbone_dtype"],
         work_dir="results/runs/encode_corpus/{corpus}",
     priority: TRAINING_CHAIN
     log:
         "logs/encode_corpus/{corpus}.log",
     benchmark:
         "benchmarks/encode_corpus/{corpus}.tsv"
-    threads: config["threads"]
+    threads: CHAIN_THREADS
     resources:
         mem_mb=8000,
         runtime=480,
@@ -43,6 +44,7 @@ rule build_trainset:
         settings=config["trainset"],
         out_dir=lambda wildcards, output: os.path.dirname(output.summary),
     priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     log:
         "logs/build_trainset/trainset.log",
     resources:

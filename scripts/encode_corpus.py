@@ -15,4 +15,5 @@ encode_corpus(
     snakemake.output.cache,
     snakemake.output.transcripts,
     snakemake.output.quarantine,
+    dtype=snakemake.params.dtype,
 )

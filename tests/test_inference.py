@@ -368,13 +368,13 @@ def test_cli_prepare_links_a_local_folder_and_reports_a_missing_package(prepared
     assert "unknown model role 'vocoder'" in capsys.readouterr().err
 
 
-def test_the_speech_model_answers_with_its_llm_in_the_backbone_dtype_and_whisper_as_trained(adapter_dir, clips):
-    """evaluation's speech_model: train.backbone_dtype casts the LLM; Whisper keeps the precision the training
-    cache's taps and transcripts were made at (float32 on CPU)."""
+def test_the_speech_model_answers_with_both_backbones_in_the_backbone_dtype(adapter_dir, clips):
+    """evaluation's speech_model: train.backbone_dtype casts the LLM and Whisper, the dtype the corpus pass made
+    the training cache's taps and transcripts in."""
     from destaflow.evaluation.answers import speech_model
 
     model = speech_model(str(adapter_dir), dtype="bfloat16")
 
     assert model.speech_lm.llm.dtype == torch.bfloat16
-    assert model.speech_lm.whisper.dtype == torch.float32
+    assert model.speech_lm.whisper.dtype == torch.bfloat16
     assert isinstance(model.chat(conversation(clips["anna"]), max_new_tokens=4), str)

@@ -177,6 +177,34 @@ def test_cache_resumes_shard_by_shard_and_quarantines_unreadable_audio(data, dir
     assert quarantine.filter(pl.col("id") == "missing")["reason"].item() == "missing file"
 
 
+def test_cache_runs_whisper_in_the_backbone_dtype_and_rebuilds_when_it_changes(data, dirs, tmp_path):
+    """train.backbone_dtype: bfloat16 makes the corpus pass's taps what a bf16 Whisper (the speech LM's at answer
+    time) gives; a cache made in another dtype is rebuilt, not reused."""
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from destaflow.audio import load_audio
+
+    clips = pl.read_parquet(data["train"]).head(2)
+    clips.write_parquet(tmp_path / "two.parquet")
+    cache_dir = tmp_path / "cache"
+    build_encoder_cache([str(tmp_path / "two.parquet")], dirs[0], [0, 1, 2, 3], str(cache_dir), batch_size=2, dtype="bfloat16")
+    assert json.loads((cache_dir / "cache_config.json").read_text())["dtype"] == "bfloat16"
+    row = clips.row(0, named=True)
+    tapped, frames = EncoderCache(cache_dir)[row["id"]]
+    whisper = WhisperForConditionalGeneration.from_pretrained(dirs[0], dtype=torch.bfloat16).eval()
+    features = log_mels(WhisperFeatureExtractor.from_pretrained(dirs[0]), [load_audio(row["audio_path"]).samples])
+    with torch.inference_mode():
+        bf16 = tap_encoder(whisper, features.to(torch.bfloat16), [0, 1, 2, 3])[0, :, :frames].float()
+        fp32 = tap_encoder(whisper.float(), features, [0, 1, 2, 3])[0, :, :frames]
+    torch.testing.assert_close(tapped, bf16.half().float())
+    assert not torch.allclose(tapped, fp32, atol=2e-2, rtol=2e-3)  # bf16 is not float32's taps
+
+    shard = next((cache_dir / "shards").glob("*.safetensors"))
+    built = shard.stat().st_mtime_ns
+    build_encoder_cache([str(tmp_path / "two.parquet")], dirs[0], [0, 1, 2, 3], str(cache_dir), batch_size=2, dtype="float32")
+    assert shard.stat().st_mtime_ns != built and json.loads((cache_dir / "cache_config.json").read_text())["dtype"] == "float32"
+
+
 def test_one_pass_gives_the_asr_stage_transcripts_and_caches_read_as_one(data, dirs, tmp_path):
     from destaflow.asr import load_whisper, transcribe
     from destaflow.audio import load_audio

@@ -67,18 +67,17 @@ def grouped_by_audio(items: Sequence[Item], two_audio: str) -> list[int]:
 
 
 def speech_model(adapter_dir: str | None, endpoint: dict | None = None, dtype: str = "auto"):
-    """What answers from the audio: a served model (`endpoint`, kind openai) or the adapter loaded here, its LLM
-    in `dtype` (destaflow.runtime.backbone_dtype, as in training) and its Whisper at the precision of the training
-    cache's taps and transcripts (destaflow.asr.transcript_dtype)."""
+    """What answers from the audio: a served model (`endpoint`, kind openai) or the adapter loaded here, its
+    backbones in `dtype` (destaflow.runtime.backbone_dtype), as in training and in the corpus pass that made the
+    training cache's taps and transcripts."""
     if endpoint:
         from destaflow.evaluation.served import ServedModel
 
         return ServedModel(endpoint)
-    from destaflow.asr import transcript_dtype
     from destaflow.inference import DestaModel
     from destaflow.runtime import backbone_dtype
 
-    return DestaModel.from_pretrained(adapter_dir, dtype=backbone_dtype(dtype), whisper_dtype=transcript_dtype())
+    return DestaModel.from_pretrained(adapter_dir, dtype=backbone_dtype(dtype))
 
 
 def speech_lm_answers(model, items: Sequence[Item], two_audio: str, batch_size: int, max_new_tokens: int) -> pl.DataFrame:

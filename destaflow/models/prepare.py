@@ -110,6 +110,9 @@ def gguf_to_safetensors(gguf: Path, target: Path) -> None:
         raise ModelSourceError(f"{gguf.name} carries no chat template; an instruction model is required")
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     model.hf_quantizer = None  # the weights are plain float32 now; save_pretrained refuses otherwise
+    # and the saved config must not say GGUF either: loading it would attach the GGUF quantizer to plain weights
+    # (and warn that bf16 casts every matmul, which it does not)
+    del model.config.quantization_config
     model.save_pretrained(target, safe_serialization=True)
     tokenizer.save_pretrained(target)
     check_same_logits(model, tokenizer, target)

@@ -12,7 +12,7 @@ Layout of `out_dir`:
                                      the clips, their frames, transcripts and the clips it quarantined
     index.parquet                    id -> shard, key, frames (the clip's own frames, trimmed or not)
     quarantine.parquet               id, audio_path, stage='encode_corpus', reason (unless written elsewhere)
-    cache_config.json                tap layers, trim, the Whisper model
+    cache_config.json                tap layers, trim, the Whisper model and the dtype it ran in
 
 Clips are sorted by id and cut into shards in that order, and each shard is written atomically, so a killed
 build resumes at the first shard that is missing (or was built for other clips or settings). A training
@@ -43,7 +43,7 @@ from destaflow.atomic import atomic_dir, atomic_path, write_text
 from destaflow.audio import load_audio
 from destaflow.models.sources import model_name
 from destaflow.models.whisper_taps import frames_for_duration, log_mels, run_encoder
-from destaflow.runtime import chunks
+from destaflow.runtime import backbone_dtype, chunks
 from destaflow.workdir import STAMP_FILE, open_work_dir, stamp
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,17 @@ def build_encoder_cache(
     clips_per_shard: int = 256,
     transcripts_path: str | None = None,
     quarantine_path: str | None = None,
+    dtype: str = "auto",
 ) -> pl.DataFrame:
     """Encode every unique clip of the splits once; return the index (id, shard, key, frames). With
     `transcripts_path`, also write each clip's transcript there (id, transcription, transcription_source).
-    Unreadable clips go to `quarantine_path` (default: quarantine.parquet in the cache)."""
+    Unreadable clips go to `quarantine_path` (default: quarantine.parquet in the cache). `dtype`: Whisper's
+    (`train.backbone_dtype`, resolved by destaflow.runtime.backbone_dtype), the one the speech LM answers in."""
     out = Path(out_dir)
     clips = unique_clips(split_parquets)
-    settings = {"tap_layers": list(tap_layers), "trim": trim, "whisper": model_name(whisper_dir), "transcribed": transcripts_path is not None}
+    whisper_dtype = backbone_dtype(dtype)
+    settings = {"tap_layers": list(tap_layers), "trim": trim, "whisper": model_name(whisper_dir), "transcribed": transcripts_path is not None,
+                "dtype": str(whisper_dtype).removeprefix("torch.")}
     planned = list(chunks(clips, clips_per_shard))
     records, todo = [], []
     for number, shard_clips in enumerate(planned):
@@ -144,7 +148,7 @@ def build_encoder_cache(
     log.info("encoder cache: %d clips in %d shards, %d to build", len(clips), len(planned), len(todo))
 
     if todo:
-        processor, model = load_whisper(whisper_dir)  # the precision every transcript of the workflow is made at
+        processor, model = load_whisper(whisper_dir, whisper_dtype)
         whisper = Whisper(model, processor, transcribes=transcripts_path is not None)
         with tqdm(total=sum(len(planned[n]) for n in todo), desc="encoder cache", unit="clip") as progress:
             for number in todo:
@@ -163,7 +167,7 @@ def build_encoder_cache(
     index_table = pl.DataFrame(index, schema=tables.ENCODER_INDEX)
     tables.write(index_table, out / "index.parquet", "encoder_index")
     tables.write_quarantine(quarantined, quarantine_path or out / "quarantine.parquet")
-    write_text(out / "cache_config.json", json.dumps({key: settings[key] for key in ("tap_layers", "trim", "whisper")}, indent=2) + "\n")
+    write_text(out / "cache_config.json", json.dumps({key: settings[key] for key in ("tap_layers", "trim", "whisper", "dtype")}, indent=2) + "\n")
     if transcripts_path is not None:
         tables.write(pl.DataFrame(transcripts, schema=tables.TRANSCRIPTS), transcripts_path, "transcripts")
     log.info("encoder cache: %d clips cached, %d quarantined", len(index), len(quarantined))
@@ -171,13 +175,13 @@ def build_encoder_cache(
 
 
 def encode_corpus(manifest: str, whisper_dir: str, tap_layers: list[int], batch_size: int, trim: bool, work_dir: str, cache_dir: str,
-                  transcripts_path: str, quarantine_path: str, clips_per_shard: int = 256) -> None:
+                  transcripts_path: str, quarantine_path: str, clips_per_shard: int = 256, dtype: str = "auto") -> None:
     """The workflow's Whisper pass over one corpus. The cache is built in `work_dir`, which outlives a killed
     job (Snakemake empties a job's declared outputs before it starts), so the rerun resumes at the first
     missing shard (its stamp holds the clips, the Whisper model and the settings); then it is published to
     `cache_dir` whole."""
-    open_work_dir(work_dir, stamp([list(tap_layers), trim, clips_per_shard], [manifest, whisper_dir]))
-    build_encoder_cache([manifest], whisper_dir, tap_layers, work_dir, batch_size, trim, clips_per_shard, transcripts_path, quarantine_path)
+    open_work_dir(work_dir, stamp([list(tap_layers), trim, clips_per_shard, dtype], [manifest, whisper_dir]))
+    build_encoder_cache([manifest], whisper_dir, tap_layers, work_dir, batch_size, trim, clips_per_shard, transcripts_path, quarantine_path, dtype)
     with atomic_dir(cache_dir) as tmp:
         for item in Path(work_dir).iterdir():
             if item.name != STAMP_FILE:
