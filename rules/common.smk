@@ -139,12 +139,12 @@ def training_runs(wildcards):
 EVALUATION = config["evaluation"]
 EVALUATION_THREADS = EVALUATION["threads"] or config["threads"]
 # The chain from attributes to the trained adapters is the demo's longest path: among jobs ready together, its jobs
-# go first, and the answering jobs fill the cores around it (the other way round the chain started 5 minutes late).
-# Attributes and seeds of the benchmark clips go early too, so the specialised-models cascade is not left to the end.
+# go first, and the answering jobs follow (the other way round the chain started 5 minutes late). The benchmark's
+# clips, their attributes and seeds go with it, so that every job left after it answers on one core.
 TRAINING_CHAIN = 10
-# Every chain job holds all the job's cores, the light ones (seeds, the training sets) too: Snakemake reserves no
-# cores for a waiting job, so a one-core chain job let one-core answering jobs take the core it freed, and the next
-# chain job (two cores) waited for both to finish (3 of the demo's 14 minutes).
+# Every chain job holds all the job's cores, the light ones (seeds, the training and benchmark sets) too: Snakemake
+# reserves no cores for a waiting job, so a one-core chain job let one-core answering jobs take the core it freed,
+# and the next chain job (two cores) waited for both to finish (3 of the demo's 14 minutes).
 CHAIN_THREADS = config["threads"]
 SYSTEM_KINDS = {"desta2": "speech_lm", "desta2_finetuned": "speech_lm", "asr_llm": "asr_llm", "specialist_llm": "specialist_llm", "seed_llm": "seed_llm", "text_llm": "text_llm"}
 # models served elsewhere (evaluation.systems entries of kind openai): name -> endpoint

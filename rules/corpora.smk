@@ -13,7 +13,8 @@ rule synthesize_demo:
         "benchmarks/synthesize_demo/{corpus}.tsv"
     wildcard_constraints:
         corpus="|".join(corpora_with_reader("demo")) or "^$",
-    threads: config["threads"]
+    priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     resources:
         mem_mb=2000,
         runtime=30,

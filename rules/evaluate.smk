@@ -20,6 +20,8 @@ rule build_demo_benchmark:
         per_speaker=config["evaluation"]["demo_benchmark"]["clips_per_speaker"],
         room=config_helpers.room_ranges(config),
         second_synthesizer_tasks=config["evaluation"]["demo_benchmark"]["second_synthesizer_tasks"],
+    priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     log:
         "logs/build_demo_benchmark/build_demo_benchmark.log",
     benchmark:
@@ -40,6 +42,8 @@ rule benchmark_clips:
     params:
         settings=lambda wildcards: benchmark_settings(wildcards.benchmark),
         corpus=lambda wildcards: f"{BENCHMARK_CLIPS}{wildcards.benchmark}",
+    priority: TRAINING_CHAIN
+    threads: CHAIN_THREADS
     log:
         "logs/benchmark_clips/{benchmark}.log",
     conda:
