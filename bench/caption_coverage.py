@@ -37,6 +37,12 @@ def caption_all(llm_dir: str, seeds: list[str], settings: CaptionSettings) -> tu
     return captions, time.perf_counter() - start, tokens
 
 
+def known_hits(captions: list[str | None], values: list[str | None], attribute: str) -> list[bool]:
+    """Per caption whose seed knew the attribute: does the caption name that value and no other?"""
+    hits = [covers(caption or "", attribute, value) for caption, value in zip(captions, values)]
+    return [hit for hit in hits if hit is not None]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm", action="append", required=True, help="prepared LLM folder (repeat to compare)")
@@ -65,8 +71,7 @@ def main() -> None:
         captions, seconds, tokens = caption_all(llm, table["seed"].to_list(), CaptionSettings.of(settings))
         shares = []
         for attribute in ATTRIBUTES:
-            hits = [covers(c, attribute, v) for c, v in zip(captions, table[attribute].to_list())]
-            known = [h for h in hits if h is not None]
+            known = known_hits(captions, table[attribute].to_list(), attribute)
             shares.append(f"{sum(known) / len(known):>15.0%} " if known else f"{'-':>16}")
         print(f"{model_name(llm)[:39]:<40}" + "".join(shares) + f"{tokens / seconds:>10.1f}")
         for seed, caption in list(zip(table["seed"], captions))[: args.show]:

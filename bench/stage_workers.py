@@ -50,13 +50,9 @@ def caption(optimised: bool, args) -> dict:
 def coverage(captions: list[str | None], seeds: pl.DataFrame) -> float:
     """Share of (caption, attribute) pairs naming the value the seed carried, over gender, speed, pitch, volume
     (bench/caption_coverage.py): sampled captions differ token by token between precisions, their content should not."""
-    from caption_coverage import ATTRIBUTES
+    from caption_coverage import ATTRIBUTES, known_hits
 
-    from destaflow.coverage import covers
-
-    hits = [covers(caption or "", attribute, value) for caption, row in zip(captions, seeds.iter_rows(named=True))
-            for attribute in ATTRIBUTES for value in [row[attribute]]]
-    known = [hit for hit in hits if hit is not None]
+    known = [hit for attribute in ATTRIBUTES for hit in known_hits(captions, seeds[attribute].to_list(), attribute)]
     return sum(known) / len(known)
 
 
